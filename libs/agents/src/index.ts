@@ -1,0 +1,1 @@
+export { AgentRegistry, interpolateEnv, loadAgents, validateAgentDefinition } from './loader.ts';

@@ -1,0 +1,148 @@
+import type { FromSchema } from 'json-schema-to-ts';
+
+/** Provider-safe function names accepted by model APIs. */
+export const TOOL_NAME_PATTERN = '^[a-zA-Z0-9_-]{1,64}$';
+
+/** A provider block: which adapter, which model, which voice, free-form provider options. */
+const providerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['provider'],
+  properties: {
+    /** Adapter family. `openai` is any OpenAI-compatible server (OpenAI, Groq, vLLM, Ollama, LocalAI). */
+    provider: { type: 'string', enum: ['openai'] },
+    /** Model name as the provider spells it. */
+    model: { type: 'string', minLength: 1 },
+    /** TTS voice id. */
+    voice: { type: 'string', minLength: 1 },
+    /** Spoken language hint (BCP 47), for STT. */
+    language: { type: 'string' },
+    /** Passed through to the provider request body. */
+    options: { type: 'object', additionalProperties: true },
+  },
+} as const;
+
+/** A webhook tool: the model's arguments are POSTed to `url` with the call context (Patter's model). */
+export const webhookToolSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'description', 'url'],
+  properties: {
+    name: { type: 'string', pattern: TOOL_NAME_PATTERN },
+    description: { type: 'string', minLength: 1 },
+    /** JSON Schema of the arguments (root type object). */
+    parameters: { type: 'object', additionalProperties: true },
+    url: { type: 'string', minLength: 1 },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 120000 },
+  },
+} as const;
+
+/** Per-tool overrides inside an MCP server entry. */
+const mcpToolOptionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 600000 },
+    /** Whether caller barge-in cancels this tool (sends notifications/cancelled). */
+    cancelOnBargeIn: { type: 'boolean' },
+    /** After this long without a result the agent says a filler line once. */
+    fillerAfterMs: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+/** Full form of an MCP server entry; a bare URL string is shorthand for `{ url }` over streamable HTTP. */
+export const mcpServerObjectSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    /** Endpoint for streamable-http, sse and http-functions. */
+    url: { type: 'string', minLength: 1 },
+    /** Headers on every request; values may use `${ENV}` (at load) and `{{call.id}}`-style call context (per call). */
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    /** Name in logs and telemetry; defaults to `mcp[<index>]`. */
+    name: { type: 'string', minLength: 1 },
+    /** Namespace prepended to this server's tool names. */
+    prefix: { type: 'string', pattern: '^[a-zA-Z0-9_-]{0,32}$' },
+    transport: { type: 'string', enum: ['streamable-http', 'sse', 'stdio', 'http-functions'] },
+    /** Only these tools are offered to the model. */
+    allowedTools: { type: 'array', items: { type: 'string' } },
+    /** Default per-tool timeout for this server (ms). */
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 600000 },
+    tools: { type: 'object', additionalProperties: mcpToolOptionsSchema },
+    /** stdio transport: the command, its arguments, environment and working directory. */
+    command: { type: 'string' },
+    args: { type: 'array', items: { type: 'string' } },
+    env: { type: 'object', additionalProperties: { type: 'string' } },
+    cwd: { type: 'string' },
+  },
+} as const;
+
+export const agentDefinitionSchema = {
+  $id: 'switchboard/agent-definition',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'systemPrompt', 'stt', 'llm', 'tts'],
+  properties: {
+    /** Stable id; also the MCP `persona_id`. */
+    id: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' },
+    /** The account (tenant) that owns the agent. */
+    accountId: { type: 'string', minLength: 1, default: 'default' },
+    name: { type: 'string' },
+    /** E.164 numbers routed to this agent. */
+    phoneNumbers: { type: 'array', items: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, default: [] },
+    systemPrompt: { type: 'string', minLength: 1 },
+    /** Spoken as soon as the call connects. */
+    firstMessage: { type: 'string' },
+    stt: providerSchema,
+    llm: providerSchema,
+    tts: providerSchema,
+    tools: { type: 'array', items: webhookToolSchema, default: [] },
+    mcpServers: {
+      type: 'array',
+      items: { anyOf: [{ type: 'string', minLength: 1 }, mcpServerObjectSchema] },
+      default: [],
+    },
+    /** Caller speech shorter than this does not interrupt the agent; 0 disables barge-in. */
+    bargeIn: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { thresholdMs: { type: 'integer', minimum: 0, default: 300 } },
+    },
+    endpointing: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        minSilenceMs: { type: 'integer', minimum: 100, maximum: 5000 },
+        maxSilenceMs: { type: 'integer', minimum: 100, maximum: 10000 },
+      },
+    },
+    /** How many model→tool rounds one caller turn may take. */
+    maxToolIterations: { type: 'integer', minimum: 1, maximum: 50, default: 10 },
+  },
+} as const;
+
+export type AgentDefinition = FromSchema<typeof agentDefinitionSchema>;
+export type McpServerObject = FromSchema<typeof mcpServerObjectSchema>;
+export type McpServerEntry = string | McpServerObject;
+export type WebhookTool = FromSchema<typeof webhookToolSchema>;
+
+/** An MCP server entry after normalisation: the shorthand expanded, the name and transport set. */
+export interface McpServerConfig extends McpServerObject {
+  name: string;
+  transport: 'streamable-http' | 'sse' | 'stdio' | 'http-functions';
+  headers: Record<string, string>;
+}
+
+/** Expands URL shorthand and fills defaults (`name` = `mcp[<index>]`, transport streamable-http). */
+export function normalizeMcpServers(entries: readonly McpServerEntry[]): McpServerConfig[] {
+  return entries.map((entry, index) => {
+    const obj: McpServerObject = typeof entry === 'string' ? { url: entry } : entry;
+    return {
+      ...obj,
+      name: obj.name ?? `mcp[${index}]`,
+      transport: obj.transport ?? 'streamable-http',
+      headers: obj.headers ?? {},
+    };
+  });
+}

@@ -1,0 +1,2 @@
+export { ApiKeyStore, CallStore } from './store.ts';
+export type { ApiKeyRecord, CallRecord, TranscriptEntry } from './store.ts';

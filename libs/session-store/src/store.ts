@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** The call record every service may read: who owns it, which agent runs it, where it stands. */
+export interface CallRecord {
+  callId: string;
+  accountId: string;
+  agentId: string;
+  direction: 'inbound' | 'outbound';
+  carrier: 'twilio' | 'sip';
+  from: string;
+  to: string;
+  state: 'active' | 'ended';
+  startedAt: string;
+  endedAt?: string;
+  endReason?: string;
+  /** Orchestrator instance that claimed the call. */
+  orchestrator?: string;
+}
+
+export interface TranscriptEntry {
+  role: 'caller' | 'agent' | 'tool';
+  text: string;
+  at: string;
+  /** Agent speech cut short by barge-in. */
+  interrupted?: boolean;
+  tool?: { server: string; name: string; arguments: unknown; result: string; isError: boolean; latencyMs: number };
+}
+
+const callKey = (id: string) => `sb:call:${id}`;
+const transcriptKey = (id: string) => `sb:call:${id}:transcript`;
+
+/**
+ * Call state in Redis, written as the call progresses so another instance could continue it.
+ * Live calls expire after `liveTtlS` as a safety net; ended calls are kept for `retentionS`.
+ */
+export class CallStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly opts: { liveTtlS?: number; retentionS?: number } = {},
+  ) {}
+
+  private get liveTtl(): number {
+    return this.opts.liveTtlS ?? 6 * 3600;
+  }
+
+  async create(record: CallRecord): Promise<void> {
+    await this.redis.multi().set(callKey(record.callId), JSON.stringify(record), 'EX', this.liveTtl).del(transcriptKey(record.callId)).exec();
+  }
+
+  async get(callId: string): Promise<CallRecord | undefined> {
+    const raw = await this.redis.get(callKey(callId));
+    return raw ? (JSON.parse(raw) as CallRecord) : undefined;
+  }
+
+  async update(callId: string, patch: Partial<CallRecord>): Promise<CallRecord | undefined> {
+    const current = await this.get(callId);
+    if (!current) return undefined;
+    const next = { ...current, ...patch };
+    await this.redis.set(callKey(callId), JSON.stringify(next), 'KEEPTTL');
+    return next;
+  }
+
+  async append(callId: string, entry: TranscriptEntry): Promise<void> {
+    await this.redis.multi().rpush(transcriptKey(callId), JSON.stringify(entry)).expire(transcriptKey(callId), this.liveTtl).exec();
+  }
+
+  async transcript(callId: string): Promise<TranscriptEntry[]> {
+    return (await this.redis.lrange(transcriptKey(callId), 0, -1)).map((s) => JSON.parse(s) as TranscriptEntry);
+  }
+
+  /** Marks the call ended and starts its retention clock. */
+  async end(callId: string, reason: string): Promise<void> {
+    const retention = this.opts.retentionS ?? 7 * 24 * 3600;
+    const rec = await this.update(callId, { state: 'ended', endedAt: new Date().toISOString(), endReason: reason });
+    if (!rec) return;
+    await this.redis.multi().expire(callKey(callId), retention).expire(transcriptKey(callId), retention).exec();
+  }
+}
+
+/** An API key's identity: the account it belongs to and what it may do. */
+export interface ApiKeyRecord {
+  id: string;
+  accountId: string;
+  scopes: string[];
+  createdAt: string;
+}
+
+const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
+const apiKeyKey = (hash: string) => `sb:apikey:${hash}`;
+
+/** API keys, stored hashed (SHA-256): the plaintext is shown once at creation and never stored. */
+export class ApiKeyStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** Creates a key; returns the plaintext once. */
+  async create(accountId: string, scopes: string[] = ['*']): Promise<{ key: string; record: ApiKeyRecord }> {
+    const key = `sk_${randomBytes(24).toString('base64url')}`;
+    const record = await this.put(key, accountId, scopes);
+    return { key, record };
+  }
+
+  /** Stores a given plaintext key (bootstrap from the environment). Idempotent. */
+  async put(key: string, accountId: string, scopes: string[] = ['*']): Promise<ApiKeyRecord> {
+    const hash = hashKey(key);
+    const record: ApiKeyRecord = { id: hash.slice(0, 12), accountId, scopes, createdAt: new Date().toISOString() };
+    await this.redis.multi().set(apiKeyKey(hash), JSON.stringify(record)).hset('sb:apikeys', record.id, hash).exec();
+    return record;
+  }
+
+  async verify(key: string): Promise<ApiKeyRecord | undefined> {
+    const hash = hashKey(key);
+    const raw = await this.redis.get(apiKeyKey(hash));
+    if (!raw) return undefined;
+    const record = JSON.parse(raw) as ApiKeyRecord;
+    // Defence in depth: the lookup was by hash; confirm the id derives from the same hash.
+    return timingSafeEqual(Buffer.from(record.id), Buffer.from(hash.slice(0, 12))) ? record : undefined;
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    const hash = await this.redis.hget('sb:apikeys', id);
+    if (!hash) return false;
+    await this.redis.multi().del(apiKeyKey(hash)).hdel('sb:apikeys', id).exec();
+    return true;
+  }
+}

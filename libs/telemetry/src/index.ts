@@ -1,0 +1,2 @@
+export { initTelemetry } from './sdk.ts';
+export type { Telemetry, TelemetryOptions } from './sdk.ts';

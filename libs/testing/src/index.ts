@@ -1,0 +1,10 @@
+export { startFakeOpenAI } from './fake-openai/server.ts';
+export type { FakeOpenAI, FakeOpenAIOptions, ScriptRule, ScriptedToolCall } from './fake-openai/server.ts';
+export { TwilioStreamCaller, StreamHandshakeError } from './twilio/caller.ts';
+export type { TwilioStreamCallerOptions, HeardSegment, ReceivedMessage, CloseInfo } from './twilio/caller.ts';
+export { placeTwilioCall, parseTwimlStream } from './twilio/twiml.ts';
+export { synthesizeSpeech, silence } from './speech/speech.ts';
+export { startStack } from './stack/stack.ts';
+export type { Stack, StackOptions, StackProcess, ServiceName } from './stack/stack.ts';
+export { freePort, reachable } from './stack/ports.ts';
+export { infraUrls } from './stack/infra.ts';

@@ -1,0 +1,156 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.ts';
+
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+/** A process of the stack, with its captured output for diagnosis. */
+export interface StackProcess {
+  name: string;
+  child: ChildProcess;
+  output: string[];
+  url: string;
+}
+
+export interface StackOptions {
+  natsUrl: string;
+  redisUrl: string;
+  /** Start the bundled fake OpenAI server with this script file (else use `openaiBaseUrl`). */
+  fakeOpenAIScript?: string;
+  openaiBaseUrl?: string;
+  openaiApiKey?: string;
+  agentsDir?: string;
+  /** Extra environment for every service. */
+  env?: Record<string, string>;
+  /** Only these services (default: all five plus the orders example). */
+  services?: ServiceName[];
+  logLevel?: string;
+}
+
+export type ServiceName = 'media-gateway' | 'agent-orchestrator' | 'mcp-broker' | 'mcp-tool-server' | 'scheduler' | 'orders-mcp-server';
+
+export interface Stack {
+  urls: Record<ServiceName | 'openai', string>;
+  processes: StackProcess[];
+  apiKey: string;
+  /** SIGTERM every process; resolves with each exit code. */
+  stop(): Promise<Record<string, number | null>>;
+  logs(name?: string): string;
+}
+
+const BUNDLES: Record<ServiceName | 'fake-openai', string> = {
+  'media-gateway': 'dist/apps/media-gateway/main.js',
+  'agent-orchestrator': 'dist/apps/agent-orchestrator/main.js',
+  'mcp-broker': 'dist/apps/mcp-broker/main.js',
+  'mcp-tool-server': 'dist/apps/mcp-tool-server/main.js',
+  scheduler: 'dist/apps/scheduler/main.js',
+  'orders-mcp-server': 'dist/examples/orders-mcp-server/main.js',
+  'fake-openai': 'dist/libs/testing/fake-openai/main.js',
+};
+
+/** Starts one bundle and resolves once `ready()` answers, or rejects with its output when it exits. */
+async function launch(name: string, env: Record<string, string>, ready: () => Promise<boolean>, url: string, timeoutMs = 20_000): Promise<StackProcess> {
+  const file = `${ROOT}${BUNDLES[name as keyof typeof BUNDLES]}`;
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
+  const child = spawn(process.execPath, ['--enable-source-maps', file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+  const proc: StackProcess = { name, child, output, url };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} during start:\n${output.join('').slice(-4000)}`);
+    if (await ready().catch(() => false)) return proc;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${name} not ready after ${timeoutMs} ms:\n${output.join('').slice(-4000)}`);
+}
+
+const httpOk = (url: string) => async () => (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
+
+/**
+ * The whole platform as real processes on free ports: the five services, the example orders MCP
+ * server and (optionally) the fake OpenAI-compatible provider. Used by end-to-end tests, the demo and
+ * benchmarks.
+ */
+export async function startStack(opts: StackOptions): Promise<Stack> {
+  const want = new Set<ServiceName>(opts.services ?? ['orders-mcp-server', 'mcp-tool-server', 'mcp-broker', 'agent-orchestrator', 'media-gateway', 'scheduler']);
+  const ports = {
+    gateway: await freePort(),
+    orchestrator: await freePort(),
+    broker: await freePort(),
+    toolServer: await freePort(),
+    scheduler: await freePort(),
+    orders: await freePort(),
+    openai: await freePort(),
+  };
+  const apiKey = `sk_test_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  const urls = {
+    'media-gateway': `http://127.0.0.1:${ports.gateway}`,
+    'agent-orchestrator': `http://127.0.0.1:${ports.orchestrator}`,
+    'mcp-broker': `http://127.0.0.1:${ports.broker}`,
+    'mcp-tool-server': `http://127.0.0.1:${ports.toolServer}`,
+    scheduler: `http://127.0.0.1:${ports.scheduler}`,
+    'orders-mcp-server': `http://127.0.0.1:${ports.orders}/mcp`,
+    openai: opts.openaiBaseUrl ?? `http://127.0.0.1:${ports.openai}/v1`,
+  };
+  const common: Record<string, string> = {
+    NATS_URL: opts.natsUrl,
+    REDIS_URL: opts.redisUrl,
+    HOST: '127.0.0.1',
+    LOG_LEVEL: opts.logLevel ?? 'info',
+    AGENTS_DIR: opts.agentsDir ?? `${ROOT}config/agents`,
+    ORDERS_MCP_URL: urls['orders-mcp-server'],
+    SWITCHBOARD_MCP_URL: `${urls['mcp-tool-server']}/mcp`,
+    SWITCHBOARD_API_KEY: apiKey,
+    OPENAI_BASE_URL: urls.openai,
+    ...(opts.openaiApiKey ? { OPENAI_API_KEY: opts.openaiApiKey } : {}),
+    ...(opts.env ?? {}),
+  };
+  const processes: StackProcess[] = [];
+  const stop = async () => {
+    const codes: Record<string, number | null> = {};
+    await Promise.all(
+      processes.map(async (p) => {
+        if (p.child.exitCode !== null) {
+          codes[p.name] = p.child.exitCode;
+          return;
+        }
+        const exited = once(p.child, 'exit');
+        p.child.kill('SIGTERM');
+        const t = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+        const [code] = (await exited) as [number | null];
+        clearTimeout(t);
+        codes[p.name] = code;
+      }),
+    );
+    return codes;
+  };
+  try {
+    const starts: Array<Promise<StackProcess>> = [];
+    if (opts.fakeOpenAIScript && !opts.openaiBaseUrl) starts.push(launch('fake-openai', { ...common, PORT: String(ports.openai), FAKE_OPENAI_SCRIPT: opts.fakeOpenAIScript }, httpOk(`${urls.openai}/models`), urls.openai));
+    if (want.has('orders-mcp-server')) starts.push(launch('orders-mcp-server', { ...common, PORT: String(ports.orders) }, httpOk(`http://127.0.0.1:${ports.orders}/healthz`), urls['orders-mcp-server']));
+    if (want.has('mcp-tool-server')) starts.push(launch('mcp-tool-server', { ...common, MCP_PORT: String(ports.toolServer), BOOTSTRAP_API_KEY: apiKey }, httpOk(`${urls['mcp-tool-server']}/readyz`), urls['mcp-tool-server']));
+    if (want.has('mcp-broker')) starts.push(launch('mcp-broker', { ...common, PORT: String(ports.broker) }, httpOk(`${urls['mcp-broker']}/readyz`), urls['mcp-broker']));
+    if (want.has('agent-orchestrator')) starts.push(launch('agent-orchestrator', { ...common, PORT: String(ports.orchestrator) }, httpOk(`${urls['agent-orchestrator']}/readyz`), urls['agent-orchestrator']));
+    if (want.has('scheduler')) starts.push(launch('scheduler', { ...common, PORT: String(ports.scheduler) }, httpOk(`${urls.scheduler}/readyz`), urls.scheduler));
+    if (want.has('media-gateway')) starts.push(launch('media-gateway', { ...common, PORT: String(ports.gateway), SIP_PORT: '0', PUBLIC_URL: urls['media-gateway'], TWILIO_VALIDATE_SIGNATURES: 'false' }, httpOk(`${urls['media-gateway']}/readyz`), urls['media-gateway']));
+    const results = await Promise.allSettled(starts);
+    for (const r of results) if (r.status === 'fulfilled') processes.push(r.value);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    urls,
+    processes,
+    apiKey,
+    stop,
+    logs: (name?: string) => processes.filter((p) => !name || p.name === name).map((p) => `--- ${p.name}\n${p.output.join('')}`).join('\n'),
+  };
+}
