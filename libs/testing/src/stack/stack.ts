@@ -27,6 +27,10 @@ export interface StackOptions {
   /** Only these services (default: all five plus the orders example). */
   services?: ServiceName[];
   logLevel?: string;
+  /** Fixed ports (default: free ports picked by the OS). `npm start` uses the documented defaults. */
+  ports?: Partial<Record<'gateway' | 'orchestrator' | 'broker' | 'toolServer' | 'scheduler' | 'orders' | 'openai', number>>;
+  /** Forward each process's output, prefixed with its name. */
+  echo?: boolean;
 }
 
 export type ServiceName = 'media-gateway' | 'agent-orchestrator' | 'mcp-broker' | 'mcp-tool-server' | 'scheduler' | 'orders-mcp-server';
@@ -51,13 +55,18 @@ const BUNDLES: Record<ServiceName | 'fake-openai', string> = {
 };
 
 /** Starts one bundle and resolves once `ready()` answers, or rejects with its output when it exits. */
-async function launch(name: string, env: Record<string, string>, ready: () => Promise<boolean>, url: string, timeoutMs = 20_000): Promise<StackProcess> {
+async function launch(name: string, env: Record<string, string>, ready: () => Promise<boolean>, url: string, echo = false, timeoutMs = 20_000): Promise<StackProcess> {
   const file = `${ROOT}${BUNDLES[name as keyof typeof BUNDLES]}`;
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
   const child = spawn(process.execPath, ['--enable-source-maps', file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
-  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+  const keep = (d: Buffer) => {
+    output.push(d.toString());
+    if (output.length > 5000) output.splice(0, output.length - 5000);
+    if (echo) for (const line of d.toString().split('\n')) if (line) process.stdout.write(`[${name}] ${line}\n`);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const proc: StackProcess = { name, child, output, url };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -78,14 +87,15 @@ const httpOk = (url: string) => async () => (await fetch(url, { signal: AbortSig
  */
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const want = new Set<ServiceName>(opts.services ?? ['orders-mcp-server', 'mcp-tool-server', 'mcp-broker', 'agent-orchestrator', 'media-gateway', 'scheduler']);
+  const fixed = opts.ports ?? {};
   const ports = {
-    gateway: await freePort(),
-    orchestrator: await freePort(),
-    broker: await freePort(),
-    toolServer: await freePort(),
-    scheduler: await freePort(),
-    orders: await freePort(),
-    openai: await freePort(),
+    gateway: fixed.gateway ?? (await freePort()),
+    orchestrator: fixed.orchestrator ?? (await freePort()),
+    broker: fixed.broker ?? (await freePort()),
+    toolServer: fixed.toolServer ?? (await freePort()),
+    scheduler: fixed.scheduler ?? (await freePort()),
+    orders: fixed.orders ?? (await freePort()),
+    openai: fixed.openai ?? (await freePort()),
   };
   const apiKey = `sk_test_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   const urls = {
@@ -131,13 +141,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   try {
     const starts: Array<Promise<StackProcess>> = [];
-    if (opts.fakeOpenAIScript && !opts.openaiBaseUrl) starts.push(launch('fake-openai', { ...common, PORT: String(ports.openai), FAKE_OPENAI_SCRIPT: opts.fakeOpenAIScript }, httpOk(`${urls.openai}/models`), urls.openai));
-    if (want.has('orders-mcp-server')) starts.push(launch('orders-mcp-server', { ...common, PORT: String(ports.orders) }, httpOk(`http://127.0.0.1:${ports.orders}/healthz`), urls['orders-mcp-server']));
-    if (want.has('mcp-tool-server')) starts.push(launch('mcp-tool-server', { ...common, MCP_PORT: String(ports.toolServer), BOOTSTRAP_API_KEY: apiKey }, httpOk(`${urls['mcp-tool-server']}/readyz`), urls['mcp-tool-server']));
-    if (want.has('mcp-broker')) starts.push(launch('mcp-broker', { ...common, PORT: String(ports.broker) }, httpOk(`${urls['mcp-broker']}/readyz`), urls['mcp-broker']));
-    if (want.has('agent-orchestrator')) starts.push(launch('agent-orchestrator', { ...common, PORT: String(ports.orchestrator) }, httpOk(`${urls['agent-orchestrator']}/readyz`), urls['agent-orchestrator']));
-    if (want.has('scheduler')) starts.push(launch('scheduler', { ...common, PORT: String(ports.scheduler) }, httpOk(`${urls.scheduler}/readyz`), urls.scheduler));
-    if (want.has('media-gateway')) starts.push(launch('media-gateway', { ...common, PORT: String(ports.gateway), SIP_PORT: '0', PUBLIC_URL: urls['media-gateway'], TWILIO_VALIDATE_SIGNATURES: 'false' }, httpOk(`${urls['media-gateway']}/readyz`), urls['media-gateway']));
+    if (opts.fakeOpenAIScript && !opts.openaiBaseUrl) starts.push(launch('fake-openai', { ...common, PORT: String(ports.openai), FAKE_OPENAI_SCRIPT: opts.fakeOpenAIScript }, httpOk(`${urls.openai}/models`), urls.openai, opts.echo));
+    if (want.has('orders-mcp-server')) starts.push(launch('orders-mcp-server', { ...common, PORT: String(ports.orders) }, httpOk(`http://127.0.0.1:${ports.orders}/healthz`), urls['orders-mcp-server'], opts.echo));
+    if (want.has('mcp-tool-server')) starts.push(launch('mcp-tool-server', { ...common, MCP_PORT: String(ports.toolServer), BOOTSTRAP_API_KEY: apiKey }, httpOk(`${urls['mcp-tool-server']}/readyz`), urls['mcp-tool-server'], opts.echo));
+    if (want.has('mcp-broker')) starts.push(launch('mcp-broker', { ...common, PORT: String(ports.broker) }, httpOk(`${urls['mcp-broker']}/readyz`), urls['mcp-broker'], opts.echo));
+    if (want.has('agent-orchestrator')) starts.push(launch('agent-orchestrator', { ...common, PORT: String(ports.orchestrator) }, httpOk(`${urls['agent-orchestrator']}/readyz`), urls['agent-orchestrator'], opts.echo));
+    if (want.has('scheduler')) starts.push(launch('scheduler', { ...common, PORT: String(ports.scheduler) }, httpOk(`${urls.scheduler}/readyz`), urls.scheduler, opts.echo));
+    if (want.has('media-gateway')) starts.push(launch('media-gateway', { ...common, PORT: String(ports.gateway), SIP_PORT: '0', PUBLIC_URL: opts.env?.PUBLIC_URL ?? urls['media-gateway'], TWILIO_VALIDATE_SIGNATURES: opts.env?.TWILIO_VALIDATE_SIGNATURES ?? 'false' }, httpOk(`${urls['media-gateway']}/readyz`), urls['media-gateway'], opts.echo));
     const results = await Promise.allSettled(starts);
     for (const r of results) if (r.status === 'fulfilled') processes.push(r.value);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
