@@ -173,6 +173,16 @@ describe('Resampler frequency behaviour', () => {
     expect(20 * Math.log10(rms(stopped) / (10000 / Math.SQRT2))).toBeLessThan(-60);
   });
 
+  it.each([
+    [16000, 8000],
+    [24000, 8000],
+  ])('%i -> %i keeps 3400 Hz within 1 dB and folds back 4500 Hz below -50 dB', (from, to) => {
+    const levelDb = (freq: number): number =>
+      20 * Math.log10(rms(trim(resample(sine(freq, from, from), from, to), to)) / (10000 / Math.SQRT2));
+    expect(levelDb(3400)).toBeGreaterThan(-1);
+    expect(levelDb(4500)).toBeLessThan(-50);
+  });
+
   it('upsampling 8k -> 16k adds no image above 4 kHz', () => {
     // A 3 kHz tone at 8 kHz has an image at 5 kHz after naive zero-stuffing.
     const up = trim(resample(sine(3000, 8000, 8000), 8000, 16000), 16000);

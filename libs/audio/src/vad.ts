@@ -174,12 +174,13 @@ export class Endpointer {
 
   constructor(opts: EndpointerOptions) {
     const frameMs = opts.frameMs ?? FRAME_MS;
+    const minSpeechMs = opts.minSpeechMs ?? 120;
     const minSilenceMs = opts.minSilenceMs ?? 500;
     const silenceMs = opts.maxSilenceMs === undefined ? minSilenceMs : Math.min(minSilenceMs, opts.maxSilenceMs);
     const maxUtteranceMs = opts.maxUtteranceMs ?? 30000;
     const preRollMs = opts.preRollMs ?? 200;
     for (const [name, value] of [
-      ['minSpeechMs', opts.minSpeechMs ?? 120],
+      ['minSpeechMs', minSpeechMs],
       ['minSilenceMs', minSilenceMs],
       ['maxSilenceMs', opts.maxSilenceMs ?? 0],
       ['preRollMs', preRollMs],
@@ -191,7 +192,7 @@ export class Endpointer {
     this.vad = opts.vad ?? new EnergyVad();
     this.frameMs = frameMs;
     this.frameSamples = samplesPerFrame(opts.sampleRate, frameMs);
-    this.minSpeechFrames = Math.max(1, Math.ceil((opts.minSpeechMs ?? 120) / frameMs));
+    this.minSpeechFrames = Math.max(1, Math.ceil(minSpeechMs / frameMs));
     this.silenceFrames = Math.max(1, Math.ceil(silenceMs / frameMs));
     this.silenceSamples = Math.round((silenceMs * opts.sampleRate) / 1000);
     this.maxUtteranceFrames = Math.max(1, Math.floor(maxUtteranceMs / frameMs));
