@@ -58,7 +58,8 @@ export function validateAgentDefinition(raw: unknown, source: string, env: Recor
     throw new SwitchboardError(ErrorCodes.AGENT_INVALID, `${source}: ${(err as Error).message}`);
   }
   if (!validateAgent(value)) {
-    const problems = (validateAgent.errors ?? []).filter((e) => e.keyword !== 'anyOf' || true).map(describe);
+    // For `string | object` unions ajv reports every branch plus the anyOf itself; the branches say more.
+    const problems = (validateAgent.errors ?? []).filter((e) => e.keyword !== 'anyOf').map(describe);
     throw new SwitchboardError(ErrorCodes.AGENT_INVALID, `${source}: ${problems.join('; ')}`, { details: { source, problems } });
   }
   const agent = value as AgentDefinition;

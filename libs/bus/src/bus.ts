@@ -128,10 +128,11 @@ export class Bus {
     return this.nc.isClosed();
   }
 
-  private headersFor(opts: RouteOptions, ctx: Context = context.active()): MsgHdrs {
+  private headersFor(contract: { param: string }, opts: RouteOptions, ctx: Context = context.active()): MsgHdrs {
     const h = natsHeaders();
     propagation.inject(ctx, h, { set: setter });
-    const callId = opts.callId ?? opts.param;
+    // The routing parameter is a call id only on per-call contracts (on `health` it names a service).
+    const callId = opts.callId ?? (contract.param === 'callId' ? opts.param : undefined);
     if (callId) h.set(Headers.callId, callId);
     return h;
   }
@@ -142,7 +143,7 @@ export class Bus {
     assertValid(contract.schema as object, payload, `publish ${subject}`);
     const span = tracer.startSpan(`${subject} publish`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, ...(opts.callId ? { 'switchboard.call_id': opts.callId } : {}) } });
     try {
-      this.nc.publish(subject, encoder.encode(JSON.stringify(payload)), { headers: this.headersFor(opts, trace.setSpan(context.active(), span)) });
+      this.nc.publish(subject, encoder.encode(JSON.stringify(payload)), { headers: this.headersFor(contract, opts, trace.setSpan(context.active(), span)) });
     } finally {
       span.end();
     }
@@ -210,7 +211,7 @@ export class Bus {
       try {
         msg = await this.nc.request(subject, encoder.encode(JSON.stringify(payload)), {
           timeout,
-          headers: this.headersFor(opts, trace.setSpan(context.active(), span)),
+          headers: this.headersFor(contract, opts, trace.setSpan(context.active(), span)),
         });
       } catch (err) {
         throw mapRequestError(err, subject, timeout);

@@ -49,5 +49,6 @@ export type {
   TranscriptAppended,
   TransferRequest,
 } from './messages.ts';
-export { CALL_EVENTS_STREAM, Headers, INTERNAL_AUDIO, audioSubjects, contracts, subjectToken } from './subjects.ts';
-export type { CommandContract, EventContract, PayloadOf, ReplyOf, RequestOf, SubjectParam } from './subjects.ts';
+export { CALL_EVENTS_STREAM, Headers, INTERNAL_AUDIO, audioSubjects, contracts } from './subjects.ts';
+export { subjectToken } from './contract.ts';
+export type { CommandContract, EventContract, PayloadOf, ReplyOf, RequestOf, SubjectParam } from './contract.ts';

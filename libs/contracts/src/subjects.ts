@@ -1,4 +1,9 @@
-import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
+import { command, event, fixed, withToken, subjectToken } from './contract.ts';
+import { brokerContracts } from './broker.ts';
+import { gatewayContracts } from './gateway.ts';
+import { orchestratorContracts } from './orchestrator.ts';
+import { schedulerContracts } from './scheduler.ts';
+import { toolServerContracts } from './tool-server.ts';
 import {
   callControlReplySchema,
   callEndedSchema,
@@ -25,68 +30,7 @@ import {
  * `media.<callId>.in|out` raw audio, `media.<callId>.ctl|evt` per-call control and observations.
  */
 
-/** What a subject token is filled from: nothing, the call id, or a service name. */
-export type SubjectParam = 'none' | 'callId' | 'service';
-
-export interface EventContract<T> {
-  readonly kind: 'event';
-  readonly name: string;
-  readonly param: SubjectParam;
-  readonly subject: (param?: string) => string;
-  readonly schema: JSONSchema;
-  /** Phantom: the payload type. */
-  readonly __payload?: T;
-}
-
-export interface CommandContract<Req, Rep> {
-  readonly kind: 'command';
-  readonly name: string;
-  readonly param: SubjectParam;
-  readonly subject: (param?: string) => string;
-  readonly request: JSONSchema;
-  readonly reply: JSONSchema;
-  /** Queue group that load-balances this command across instances; absent for instance-pinned subjects. */
-  readonly queue?: string;
-  readonly __request?: Req;
-  readonly __reply?: Rep;
-}
-
-export type PayloadOf<C> = C extends EventContract<infer T> ? T : never;
-export type RequestOf<C> = C extends CommandContract<infer Q, unknown> ? Q : never;
-export type ReplyOf<C> = C extends CommandContract<unknown, infer R> ? R : never;
-
-const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** A subject token must not carry `.`, `*`, `>` or spaces: a crafted id must never widen a subscription. */
-export function subjectToken(value: string | undefined, what: string): string {
-  if (value === undefined || !TOKEN.test(value)) throw new Error(`invalid ${what} for a subject token: ${JSON.stringify(value)}`);
-  return value;
-}
-
-function fixed(subject: string): (param?: string) => string {
-  return () => subject;
-}
-
-function withToken(param: SubjectParam, build: (token: string) => string): (p?: string) => string {
-  return (p?: string) => build(subjectToken(p, param));
-}
-
-function event<const S extends JSONSchema>(name: string, param: SubjectParam, subject: (p?: string) => string, schema: S): EventContract<FromSchema<S>> {
-  return { kind: 'event', name, param, subject, schema };
-}
-
-function command<const Q extends JSONSchema, const R extends JSONSchema>(
-  name: string,
-  param: SubjectParam,
-  subject: (p?: string) => string,
-  request: Q,
-  reply: R,
-  queue?: string,
-): CommandContract<FromSchema<Q>, FromSchema<R>> {
-  return queue === undefined ? { kind: 'command', name, param, subject, request, reply } : { kind: 'command', name, param, subject, request, reply, queue };
-}
-
-export const contracts = {
+const coreContracts = {
   /** Gateway → all: a call's media stream is up. JetStream-backed in the CALL_EVENTS stream. */
   callStarted: event('callStarted', 'none', fixed('evt.call.started'), callStartedSchema),
   /** Gateway → all: the call ended. */
@@ -109,6 +53,16 @@ export const contracts = {
   transcriptAppended: event('transcriptAppended', 'none', fixed('evt.transcript.appended'), transcriptAppendedSchema),
   /** Anyone → every instance of a service: report health (replies from each instance that answers first). */
   health: command('health', 'service', withToken('service', (s) => `cmd.${s}.health`), emptySchema, healthReplySchema),
+} as const;
+
+/** Every contract of the platform: the core ones above plus each service's own file. */
+export const contracts = {
+  ...coreContracts,
+  ...gatewayContracts,
+  ...orchestratorContracts,
+  ...brokerContracts,
+  ...toolServerContracts,
+  ...schedulerContracts,
 } as const;
 
 /**

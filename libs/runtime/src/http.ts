@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ErrorCodes, toEnvelope, SwitchboardError } from '@switchboard/contracts';
 
@@ -14,7 +14,8 @@ export interface ReadinessCheck {
  * runs every dependency check with a short timeout.
  */
 export function createHttp(log: Logger, checks: ReadinessCheck[], opts: Partial<FastifyServerOptions> = {}): FastifyInstance {
-  const app = Fastify({ loggerInstance: log, disableRequestLogging: true, ...opts }) as unknown as FastifyInstance;
+  // Per-request access lines are off: calls are logged by what they do, with their call id.
+  const app = Fastify({ loggerInstance: log, logController: new LogController({ disableRequestLogging: true }), ...opts }) as unknown as FastifyInstance;
   let draining = false;
   app.decorate('markDraining', () => {
     draining = true;

@@ -62,7 +62,11 @@ export class CallStore {
   }
 
   async append(callId: string, entry: TranscriptEntry): Promise<void> {
-    await this.redis.multi().rpush(transcriptKey(callId), JSON.stringify(entry)).expire(transcriptKey(callId), this.liveTtl).exec();
+    const key = transcriptKey(callId);
+    const [, ttl] = (await this.redis.multi().rpush(key, JSON.stringify(entry)).ttl(key).exec()) ?? [];
+    // Only a transcript without a TTL gets the live one: a line that lands after `end` (a tool
+    // finishing after the caller hung up) must not cut the retention period short.
+    if (ttl?.[1] === -1) await this.redis.expire(key, this.liveTtl);
   }
 
   async transcript(callId: string): Promise<TranscriptEntry[]> {

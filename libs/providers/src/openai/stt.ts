@@ -1,4 +1,5 @@
 import { encodeWav } from '@switchboard/audio';
+import { ErrorCodes, SwitchboardError } from '@switchboard/contracts';
 import type { SpeechToText } from '../types.ts';
 import { postOpenAI, type OpenAICompatibleOptions } from './http.ts';
 
@@ -16,7 +17,13 @@ export class OpenAISpeechToText implements SpeechToText {
     form.append('response_format', 'json');
     if (this.opts.language) form.append('language', this.opts.language);
     const res = await postOpenAI(this.opts, '/audio/transcriptions', form, undefined, signal);
-    const body = (await res.json()) as { text?: string };
+    let body: { text?: string };
+    try {
+      body = (await res.json()) as { text?: string };
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      throw new SwitchboardError(ErrorCodes.PROVIDER_FAILED, `transcription response broke (${(err as Error).message})`, { retryable: true });
+    }
     return (body.text ?? '').trim();
   }
 }
