@@ -27,4 +27,23 @@ export default [
       ],
     },
   },
+  {
+    // Tests may start the example MCP servers as real peers.
+    files: ['**/test/**/*.ts', '**/*.test.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: [] },
+            { sourceTag: 'scope:lib', onlyDependOnLibsWithTags: ['scope:lib', 'scope:example'] },
+            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:lib', 'scope:example'] },
+            { sourceTag: 'scope:example', onlyDependOnLibsWithTags: [] },
+          ],
+        },
+      ],
+    },
+  },
 ];

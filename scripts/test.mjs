@@ -23,6 +23,18 @@ const suites = [
 ];
 const totals = { passed: 0, failed: 0, skipped: 0 };
 let crashed = false;
+
+// Static checks count as tests: the whole repo typechecks, and lint (with nx module boundaries) is clean.
+for (const [name, cmd, args] of [
+  ['typecheck', process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']],
+  ['lint', 'npm', ['run', '--silent', 'lint']],
+]) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', env });
+  console.log(`check ${name}: ${r.status === 0 ? 'passed' : 'FAILED'}`);
+  if (r.status === 0) totals.passed++;
+  else totals.failed++;
+}
+
 for (const s of suites) {
   const out = join(outDir, `vitest-${s.project}.json`);
   rmSync(out, { force: true });

@@ -29,14 +29,16 @@ export interface SchedulerApp {
  */
 export async function buildApp(deps: SchedulerDeps): Promise<SchedulerApp> {
   const { config, bus, redis, log, instanceId } = deps;
+  // BullMQ never closes a connection it is given: close() below closes these two.
   const connection = redis.duplicate({ maxRetriesPerRequest: null });
+  const workerConnection = redis.duplicate({ maxRetriesPerRequest: null });
   const queue = new Queue(config.SCHEDULER_QUEUE, { connection });
   const worker = new Worker(
     config.SCHEDULER_QUEUE,
     async (job: Job) => {
       throw new Error(`no handler for job ${job.name}: schedule actions are not implemented yet`);
     },
-    { connection: redis.duplicate({ maxRetriesPerRequest: null }), concurrency: config.SCHEDULER_CONCURRENCY, autorun: true },
+    { connection: workerConnection, concurrency: config.SCHEDULER_CONCURRENCY, autorun: true },
   );
   worker.on('failed', (job, err) => log.warn({ job: job?.id, name: job?.name }, err.message));
   const app = createHttp(log, [
@@ -52,6 +54,7 @@ export async function buildApp(deps: SchedulerDeps): Promise<SchedulerApp> {
     async close() {
       await worker.close();
       await queue.close();
+      await Promise.all([connection.quit(), workerConnection.quit()]);
     },
   };
 }

@@ -98,7 +98,8 @@ export class CallSession {
   }
 
   private async discoverTools(): Promise<void> {
-    if (this.servers.length === 0) return;
+    // The re-poll for pending servers outlives the call otherwise.
+    if (this.servers.length === 0 || this.ended) return;
     try {
       const reply = await this.deps.bus.request(contracts.listTools, { context: this.context, servers: this.servers, budgetMs: this.deps.discoveryBudgetMs }, { callId: this.callId, timeoutMs: this.deps.discoveryBudgetMs + 2000 });
       const byName = new Map(this.servers.map((s) => [s.name, s]));
@@ -261,12 +262,13 @@ export class CallSession {
 
 /** Fills `{{caller.number}}`, `{{call.direction}}`, `{{now}}` and outbound-call variables. */
 export function renderPrompt(template: string, call: CallStarted): string {
+  // Built-ins come last: variables passed with an outbound call cannot impersonate the caller's number.
   const vars: Record<string, string> = {
+    ...(call.variables ?? {}),
     'caller.number': call.from,
     'call.direction': call.direction,
     'call.id': call.callId,
     now: new Date().toISOString(),
-    ...(call.variables ?? {}),
   };
   return template.replace(/\{\{\s*([a-zA-Z0-9_.]+)\s*\}\}/g, (m, k: string) => vars[k] ?? m);
 }

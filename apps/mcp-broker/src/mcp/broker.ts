@@ -143,8 +143,9 @@ export class Broker {
   /** Only read-only or idempotent tools may be repeated; the hints come from the server's own list. */
   private async safeToRepeat(server: McpServerConfig, req: CallToolRequest): Promise<boolean> {
     try {
+      // A transport failure replaced the connection: the new one has no cached list yet, so list it.
       const conn = await this.pool.get(server, req.context);
-      const tool = (conn.tools ?? []).find((t) => t.name === req.tool);
+      const tool = (await this.pool.tools(conn)).find((t) => t.name === req.tool);
       return tool?.annotations?.readOnlyHint === true || tool?.annotations?.idempotentHint === true;
     } catch {
       return false;

@@ -145,9 +145,10 @@ export class ConnectionPool {
       return (await conn.client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs, ...(signal ? { signal } : {}) })) as CallToolResult;
     } catch (err) {
       const code = (err as { code?: number }).code;
-      // -32001 is the SDK's request timeout; JSON-RPC errors (negative codes from the server) are not transport failures.
+      // -32001 is the SDK's request timeout. Other negative codes are JSON-RPC errors from the server
+      // (not transport failures). A positive code is the HTTP status the SDK saw (502, 503…): transport.
       if (code === -32001) throw new SwitchboardError(ErrorCodes.TOOL_TIMEOUT, `tool ${name} on '${conn.server.name}' did not answer within ${timeoutMs} ms`);
-      if (typeof code === 'number' && code !== -32000) throw new SwitchboardError(ErrorCodes.TOOL_FAILED, `tool ${name} on '${conn.server.name}' failed: ${describe(err)}`, { retryable: false });
+      if (typeof code === 'number' && code < 0 && code !== -32000) throw new SwitchboardError(ErrorCodes.TOOL_FAILED, `tool ${name} on '${conn.server.name}' failed: ${describe(err)}`, { retryable: false });
       conn.dead = true;
       this.conns.delete(conn.identity);
       void conn.client.close().catch(() => undefined);

@@ -17,9 +17,13 @@ export function signStreamToken(claims: StreamClaims, secret: string): string {
 
 export function verifyStreamToken(token: string | undefined, secret: string, nowS = Math.floor(Date.now() / 1000)): StreamClaims | undefined {
   if (!token) return undefined;
-  const [body, mac] = token.split('.');
+  const parts = token.split('.');
+  if (parts.length !== 2) return undefined;
+  const [body, mac] = parts as [string, string];
   if (!body || !mac) return undefined;
   const expected = createHmac('sha256', secret).update(body).digest();
+  // Compare the canonical encoding too, so padding bits of the last character cannot vary.
+  if (mac !== expected.toString('base64url')) return undefined;
   const given = Buffer.from(mac, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
   try {

@@ -18,7 +18,8 @@ export type ParseResult = { ok: true; msg: TwilioInbound } | { ok: false; reason
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStr = (v: unknown): v is string => typeof v === 'string';
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Non-empty standard base64 whose length is a multiple of 4. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
 
 export function parseTwilioFrame(data: string): ParseResult {
   let m: unknown;
