@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { ORDER_STATUSES } from './db.ts';
@@ -40,6 +41,9 @@ const returnOutput = {
   status: z.literal('return_initiated'),
 };
 
+/** One validator for every per-request server: building a new one per request dominated its profile. */
+const sharedValidator = new AjvJsonSchemaValidator();
+
 /**
  * Builds an MCP server with the orders tools over the given store. The HTTP layer builds one per
  * request (stateless streamable HTTP), so construction does no I/O.
@@ -48,7 +52,7 @@ export function createOrdersMcpServer(deps: OrdersToolDeps): McpServer {
   const { db, calls } = deps;
   const server = new McpServer(
     { name: 'orders-mcp-server', version: '0.1.0' },
-    { instructions: 'Order lookup and returns for an online store. Ask the caller for their order number first.' },
+    { instructions: 'Order lookup and returns for an online store. Ask the caller for their order number first.', jsonSchemaValidator: sharedValidator },
   );
 
   const begin = async (tool: ToolName, signal: AbortSignal): Promise<void> => {

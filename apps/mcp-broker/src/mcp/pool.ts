@@ -141,8 +141,13 @@ export class ConnectionPool {
   /** Calls a tool on a connection; transport failures mark the connection dead so the next use reconnects. */
   async call(conn: Connection, name: string, args: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<CallToolResult> {
     conn.inflight++;
+    // The SDK adds an abort listener to whatever signal it is given and never removes it. A signal
+    // per call, linked to the caller's for its duration only, keeps long-lived signals clean.
+    const perCall = new AbortController();
+    const forward = () => perCall.abort(signal?.reason);
+    signal?.addEventListener('abort', forward, { once: true });
     try {
-      return (await conn.client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs, ...(signal ? { signal } : {}) })) as CallToolResult;
+      return (await conn.client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs, signal: perCall.signal })) as CallToolResult;
     } catch (err) {
       const code = (err as { code?: number }).code;
       // -32001 is the SDK's request timeout. Other negative codes are JSON-RPC errors from the server
@@ -154,6 +159,7 @@ export class ConnectionPool {
       void conn.client.close().catch(() => undefined);
       throw new SwitchboardError(ErrorCodes.MCP_SERVER_UNAVAILABLE, `MCP server '${conn.server.name}' failed during ${name}: ${describe(err)}`, { details: { transport: true } });
     } finally {
+      signal?.removeEventListener('abort', forward);
       conn.inflight--;
       if (conn.closeWhenIdle && conn.inflight === 0) this.close(conn);
     }
