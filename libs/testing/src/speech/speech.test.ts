@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, beforeEach, afterEach } from 'vitest';
 import { decodeWav, encodeWav } from '@switchboard/audio';
 import { findEspeak, fixStreamedWavSizes, silence, synthesizeSpeech, SYNTHETIC_MS_PER_CHAR } from './speech.ts';
 
@@ -88,13 +88,24 @@ describe('synthesizeSpeech (espeak-ng)', () => {
     expect(peak(pcm)).toBeGreaterThan(1000);
   });
 
-  // The opposite case: only observable on machines without espeak-ng.
-  it.skipIf(hasEspeak)('auto falls back to the synthetic voice', async () => {
-    const auto = await synthesizeSpeech('hello', { engine: 'auto' });
-    expect(auto).toEqual(await synthesizeSpeech('hello', { engine: 'synthetic' }));
-  });
+  // The opposite case, made observable everywhere by hiding espeak-ng from PATH.
+  describe('without espeak-ng on PATH', () => {
+    let saved: string | undefined;
+    beforeEach(() => {
+      saved = process.env['PATH'];
+      process.env['PATH'] = '/nonexistent-switchboard-test-dir';
+    });
+    afterEach(() => {
+      process.env['PATH'] = saved;
+    });
 
-  it.skipIf(hasEspeak)('fails clearly when espeak-ng is required but missing', async () => {
-    await expect(synthesizeSpeech('hello', { engine: 'espeak' })).rejects.toThrow(/espeak-ng is not on PATH/);
+    it('auto falls back to the synthetic voice', async () => {
+      const auto = await synthesizeSpeech('hello', { engine: 'auto' });
+      expect(auto).toEqual(await synthesizeSpeech('hello', { engine: 'synthetic' }));
+    });
+
+    it('fails clearly when espeak-ng is required but missing', async () => {
+      await expect(synthesizeSpeech('hello', { engine: 'espeak' })).rejects.toThrow(/espeak-ng is not on PATH/);
+    });
   });
 });

@@ -27,24 +27,21 @@ const SYNTHETIC_RMS = 32768 * 10 ** (-20 / 20);
 /** Length of one synthetic syllable; the envelope rises and falls once per syllable. */
 const SYLLABLE_MS = 180;
 
-let espeakPath: string | null | undefined;
 
 /** Absolute path of `espeak-ng` on PATH, or null. Looked up once per process. */
 export function findEspeak(): string | null {
-  if (espeakPath !== undefined) return espeakPath;
-  espeakPath = null;
+  // Looked up on every call (a few stat calls): tests and long-lived processes see PATH changes.
   for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, 'espeak-ng');
     try {
       accessSync(candidate, constants.X_OK);
-      espeakPath = candidate;
-      break;
+      return candidate;
     } catch {
       // not in this directory
     }
   }
-  return espeakPath;
+  return null;
 }
 
 /**
