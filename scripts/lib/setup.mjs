@@ -27,8 +27,16 @@ export function ensureDeps() {
   const lock = join(ROOT, 'package-lock.json');
   const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
   if (!stale) return;
-  say('installing npm dependencies (npm ci)');
-  run('npm', existsSync(lock) ? ['ci', '--no-audit', '--no-fund'] : ['install', '--no-audit', '--no-fund']);
+  if (existsSync(lock)) {
+    say('installing npm dependencies (npm ci)');
+    const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+    if (ci.status === 0) return;
+    // Some registries omit other platforms' optional packages, and npm ci then calls the lock out
+    // of sync; npm install honours the same lock without that check.
+    const reason = (ci.stderr ?? '').split('\n').find((l) => l.startsWith('npm error') && l.length > 12) ?? `exit ${ci.status}`;
+    say(`npm ci refused (${reason.replace(/^npm error\s*/, '')}); installing with npm install instead`);
+  } else say('installing npm dependencies (npm install)');
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 /** Bundles every service into dist/. */

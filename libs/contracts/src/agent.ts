@@ -78,6 +78,108 @@ export const mcpServerObjectSchema = {
   },
 } as const;
 
+const hhmm = { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$' } as const;
+
+/** One day's opening: closed, open all day, or a list of open intervals in the account's time zone. */
+const dayHoursSchema = {
+  anyOf: [
+    { type: 'string', enum: ['closed', '24h'] },
+    {
+      type: 'array',
+      minItems: 1,
+      maxItems: 8,
+      items: { type: 'object', additionalProperties: false, required: ['open', 'close'], properties: { open: hhmm, close: hhmm } },
+    },
+  ],
+} as const;
+
+/** Office hours of a persona (seed 001 `is_office_open`), evaluated in the account's IANA time zone. */
+export const officeHoursSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    /** Weekly pattern; a missing day is closed. */
+    weekly: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { mon: dayHoursSchema, tue: dayHoursSchema, wed: dayHoursSchema, thu: dayHoursSchema, fri: dayHoursSchema, sat: dayHoursSchema, sun: dayHoursSchema },
+    },
+    /** Dates that replace the weekly pattern (closed unless `hours` says otherwise). */
+    holidays: {
+      type: 'array',
+      maxItems: 366,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['date'],
+        properties: { date: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }, name: { type: 'string' }, hours: dayHoursSchema },
+      },
+    },
+  },
+} as const;
+
+/** Per-persona custom tools (seed 001 "Custom Tools"), each with its own name and description. */
+export const customToolSchema = {
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'name', 'description', 'userId'],
+      properties: {
+        /** Transfers the call to a pre-configured user. */
+        type: { const: 'transfer_to_user' },
+        name: { type: 'string', pattern: TOOL_NAME_PATTERN },
+        description: { type: 'string', minLength: 1 },
+        userId: { type: 'string', minLength: 1 },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'name', 'description', 'queueId'],
+      properties: {
+        /** Transfers the call to a pre-configured queue. */
+        type: { const: 'transfer_to_queue' },
+        name: { type: 'string', pattern: TOOL_NAME_PATTERN },
+        description: { type: 'string', minLength: 1 },
+        queueId: { type: 'string', minLength: 1 },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['type', 'name', 'description', 'url'],
+      properties: {
+        /** Makes an HTTP request to an external API; `{{var}}` placeholders in the URL are filled (URL-encoded) from typed variables. */
+        type: { const: 'api_request' },
+        name: { type: 'string', pattern: TOOL_NAME_PATTERN },
+        description: { type: 'string', minLength: 1 },
+        url: { type: 'string', minLength: 1 },
+        method: { type: 'string', enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] },
+        headers: { type: 'object', additionalProperties: { type: 'string' } },
+        variables: {
+          type: 'array',
+          maxItems: 32,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'type'],
+            properties: {
+              name: { type: 'string', pattern: '^[a-zA-Z_][a-zA-Z0-9_]{0,63}$' },
+              type: { type: 'string', enum: ['text', 'number', 'options'] },
+              description: { type: 'string' },
+              options: { type: 'array', items: { type: 'string' }, minItems: 1 },
+              required: { type: 'boolean' },
+            },
+          },
+        },
+        timeoutMs: { type: 'integer', minimum: 1, maximum: 60000 },
+        maxResponseBytes: { type: 'integer', minimum: 1, maximum: 10485760 },
+      },
+    },
+  ],
+} as const;
+
 export const agentDefinitionSchema = {
   $id: 'switchboard/agent-definition',
   type: 'object',
@@ -119,6 +221,30 @@ export const agentDefinitionSchema = {
     },
     /** How many model→tool rounds one caller turn may take. */
     maxToolIterations: { type: 'integer', minimum: 1, maximum: 50, default: 10 },
+    /** A speech-to-speech model instead of `stt`/`llm`/`tts` (e.g. OpenAI Realtime with audio/pcmu). */
+    engine: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['provider'],
+      properties: {
+        provider: { type: 'string', enum: ['openai-realtime'] },
+        model: { type: 'string', minLength: 1 },
+        voice: { type: 'string', minLength: 1 },
+        options: { type: 'object', additionalProperties: true },
+      },
+    },
+    /** Default prompt variables (`{{name}}`); an outbound call's variables override them. */
+    variables: { type: 'object', additionalProperties: { type: 'string' } },
+    /** End-of-call summary, published with the call-ended event. */
+    summary: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { enabled: { type: 'boolean', default: false }, prompt: { type: 'string' } },
+    },
+    /** Opening hours for `is_office_open`. */
+    officeHours: officeHoursSchema,
+    /** Per-persona tools served by the mcp-tool-server (transfer to user/queue, API request). */
+    customTools: { type: 'array', items: customToolSchema, maxItems: 64 },
   },
 } as const;
 

@@ -6,8 +6,20 @@ export {
   toEnvelope,
 } from './errors.ts';
 export type { ErrorCode, ErrorEnvelope, ToolFallbackEnvelope } from './errors.ts';
+export { accountSettingsSchema } from './accounts.ts';
+export type { AccountSettings } from './accounts.ts';
+export { dialReplySchema, dialRequestSchema } from './gateway.ts';
+export type { DialReply, DialRequest } from './gateway.ts';
+export { listenReplySchema, listenRequestSchema, speakReplySchema, speakRequestSchema } from './orchestrator.ts';
+export type { ListenReply, ListenRequest, SpeakReply, SpeakRequest } from './orchestrator.ts';
+export { toolCancelRequestedSchema, toolProgressedSchema } from './broker.ts';
+export type { ToolCancelRequested, ToolProgressed } from './broker.ts';
+export { scheduleActionSchema, scheduleCreateSchema, scheduleListSchema, schedulePageSchema, scheduleSchema, scheduleWhenSchema } from './scheduler.ts';
+export type { Schedule, ScheduleCreate, ScheduleList, SchedulePage, ScheduleRef } from './scheduler.ts';
 export {
   TOOL_NAME_PATTERN,
+  customToolSchema,
+  officeHoursSchema,
   agentDefinitionSchema,
   mcpServerObjectSchema,
   normalizeMcpServers,

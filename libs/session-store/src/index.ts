@@ -1,2 +1,2 @@
-export { ApiKeyStore, CallStore } from './store.ts';
+export { AccountStore, ApiKeyStore, CallStore, destinationAllowed } from './store.ts';
 export type { ApiKeyRecord, CallRecord, TranscriptEntry } from './store.ts';

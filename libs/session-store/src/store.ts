@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AccountSettings } from '@switchboard/contracts';
 
 /** The call record every service may read: who owns it, which agent runs it, where it stands. */
 export interface CallRecord {
@@ -127,4 +128,27 @@ export class ApiKeyStore {
     await this.redis.multi().del(apiKeyKey(hash)).hdel('sb:apikeys', id).exec();
     return true;
   }
+}
+
+const accountKey = (id: string) => `sb:account:${id}`;
+
+/** Account (tenant) settings: time zone, allowed destinations, calling hours, outbound caps. */
+export class AccountStore {
+  constructor(private readonly redis: Redis) {}
+
+  /** The stored settings, or the defaults (UTC, no allowed destinations) for an account never configured. */
+  async get(accountId: string): Promise<AccountSettings> {
+    const raw = await this.redis.get(accountKey(accountId));
+    const stored = raw ? (JSON.parse(raw) as AccountSettings) : { accountId };
+    return { timeZone: 'UTC', allowedDestinations: [], ...stored, accountId };
+  }
+
+  async put(settings: AccountSettings): Promise<void> {
+    await this.redis.set(accountKey(settings.accountId), JSON.stringify(settings));
+  }
+}
+
+/** Whether `number` is allowed by a list of E.164 numbers and `+prefix*` patterns. */
+export function destinationAllowed(number: string, allowed: readonly string[]): boolean {
+  return allowed.some((a) => (a.endsWith('*') ? number.startsWith(a.slice(0, -1)) : number === a));
 }
