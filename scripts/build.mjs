@@ -14,6 +14,7 @@ export const entries = {
   'apps/agent-orchestrator': 'apps/agent-orchestrator/src/main.ts',
   'apps/mcp-broker': 'apps/mcp-broker/src/main.ts',
   'apps/mcp-tool-server': 'apps/mcp-tool-server/src/main.ts',
+  'apps/mcp-tool-server-stdio': 'apps/mcp-tool-server/src/stdio.ts',
   'apps/scheduler': 'apps/scheduler/src/main.ts',
   'examples/orders-mcp-server': 'examples/orders-mcp-server/src/main.ts',
   'libs/testing/fake-openai': 'libs/testing/src/fake-openai/main.ts',

@@ -41,6 +41,8 @@ export const ErrorCodes = {
   TOOL_CANCELLED: 'TOOL_CANCELLED',
   /** An MCP server could not be connected, listed or reached (down, TLS, 401, circuit open). */
   MCP_SERVER_UNAVAILABLE: 'MCP_SERVER_UNAVAILABLE',
+  /** No registered MCP server with that id in the caller's account (registration API, `serverRef`). */
+  MCP_SERVER_NOT_FOUND: 'MCP_SERVER_NOT_FOUND',
   /** A speech or model provider failed (HTTP error, broken stream). */
   PROVIDER_FAILED: 'PROVIDER_FAILED',
   /** A speech or model provider did not answer in time. */
@@ -55,6 +57,14 @@ export const ErrorCodes = {
   RATE_LIMITED: 'RATE_LIMITED',
   /** A webhook signature (Twilio) did not verify. */
   SIGNATURE_INVALID: 'SIGNATURE_INVALID',
+  /** A transfer or outbound call named a number outside the account's allowed destinations (toll-fraud guard). */
+  DESTINATION_NOT_ALLOWED: 'DESTINATION_NOT_ALLOWED',
+  /** An outbound HTTP request (API request tool) was refused: private, loopback or link-local target, or a bad URL. */
+  URL_NOT_ALLOWED: 'URL_NOT_ALLOWED',
+  /** No schedule with that id in that account (never created, or another account's). */
+  SCHEDULE_NOT_FOUND: 'SCHEDULE_NOT_FOUND',
+  /** The schedule's status does not allow the operation (pausing a cancelled schedule, resuming a completed one). */
+  SCHEDULE_CONFLICT: 'SCHEDULE_CONFLICT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

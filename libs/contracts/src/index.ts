@@ -8,14 +8,61 @@ export {
 export type { ErrorCode, ErrorEnvelope, ToolFallbackEnvelope } from './errors.ts';
 export { accountSettingsSchema } from './accounts.ts';
 export type { AccountSettings } from './accounts.ts';
-export { dialReplySchema, dialRequestSchema } from './gateway.ts';
-export type { DialReply, DialRequest } from './gateway.ts';
-export { listenReplySchema, listenRequestSchema, speakReplySchema, speakRequestSchema } from './orchestrator.ts';
-export type { ListenReply, ListenRequest, SpeakReply, SpeakRequest } from './orchestrator.ts';
-export { toolCancelRequestedSchema, toolProgressedSchema } from './broker.ts';
-export type { ToolCancelRequested, ToolProgressed } from './broker.ts';
-export { scheduleActionSchema, scheduleCreateSchema, scheduleListSchema, schedulePageSchema, scheduleSchema, scheduleWhenSchema } from './scheduler.ts';
-export type { Schedule, ScheduleCreate, ScheduleList, SchedulePage, ScheduleRef } from './scheduler.ts';
+export { DIAL_VARIABLES, RESERVED_VARIABLE_PREFIX, callAnsweredSchema, callDtmfReceivedSchema, callRingingSchema, dialReplySchema, dialRequestSchema } from './gateway.ts';
+export type { CallAnswered, CallDtmfReceived, CallRinging, DialReply, DialRequest } from './gateway.ts';
+export { sendDtmfReplySchema, sendDtmfRequestSchema } from './gateway.ts';
+export type { SendDtmfRequest } from './gateway.ts';
+export {
+  callSummarizedSchema,
+  chatReplySchema,
+  chatRequestSchema,
+  chatToolCallSchema,
+  listenReplySchema,
+  listenRequestSchema,
+  speakReplySchema,
+  speakRequestSchema,
+  turnMetricsSchema,
+} from './orchestrator.ts';
+export type { CallSummarized, ChatReply, ChatRequest, ChatToolCall, ListenReply, ListenRequest, SpeakReply, SpeakRequest, TurnMetrics } from './orchestrator.ts';
+export {
+  registeredServerSchema,
+  serversForAgentReplySchema,
+  serversForAgentRequestSchema,
+  toolCancelRequestedSchema,
+  toolCollisionSchema,
+  toolProgressedSchema,
+  toolSelectionReportSchema,
+  toolSelectionRequestSchema,
+  toolsChangedSchema,
+} from './broker.ts';
+export type {
+  RegisteredServer,
+  ServersForAgentReply,
+  ServersForAgentRequest,
+  ToolCancelRequested,
+  ToolCollision,
+  ToolProgressed,
+  ToolSelectionReport,
+  ToolSelectionRequest,
+  ToolsChanged,
+} from './broker.ts';
+export {
+  PUBLISH_SUBJECT_PATTERN,
+  platformEventDomains,
+  scheduleActionSchema,
+  scheduleCreateSchema,
+  scheduledEventSubject,
+  scheduleFailedSchema,
+  scheduleFiredSchema,
+  scheduleListSchema,
+  schedulePageSchema,
+  scheduleSchema,
+  scheduleSkippedSchema,
+  scheduleWhenSchema,
+} from './scheduler.ts';
+export type { Schedule, ScheduleCreate, ScheduleFailed, ScheduleFired, ScheduleList, SchedulePage, ScheduleRef, ScheduleSkipped } from './scheduler.ts';
+export { LEAD_CLASSIFICATIONS, TOOL_SCOPES, callQueueSchema, contactSchema, directoryUserSchema, leadCaseSchema, leadSchema, workflowDefinitionSchema } from './tool-server.ts';
+export type { CallQueue, Contact, DirectoryUser, Lead, LeadCase, ToolScope, WorkflowDefinition, WorkflowStep } from './tool-server.ts';
 export {
   TOOL_NAME_PATTERN,
   customToolSchema,

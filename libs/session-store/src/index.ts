@@ -1,2 +1,2 @@
-export { AccountStore, ApiKeyStore, CallStore, destinationAllowed } from './store.ts';
-export type { ApiKeyRecord, CallRecord, TranscriptEntry } from './store.ts';
+export { AccountStore, ApiKeyStore, CallStore, destinationAllowed, hasScope } from './store.ts';
+export type { ApiKeyOptions, ApiKeyRecord, CallRecord, TranscriptEntry } from './store.ts';

@@ -89,6 +89,21 @@ export interface ApiKeyRecord {
   accountId: string;
   scopes: string[];
   createdAt: string;
+  /** Requests per minute this key may make (token bucket); absent: the server's default. */
+  ratePerMin?: number;
+  /** A name for people (`CRM integration`); never used for authorization. */
+  label?: string;
+}
+
+/** Options of a new key beside its account and scopes. */
+export interface ApiKeyOptions {
+  ratePerMin?: number;
+  label?: string;
+}
+
+/** Whether a key's scopes include `scope` (`*` includes every scope). */
+export function hasScope(record: Pick<ApiKeyRecord, 'scopes'>, scope: string): boolean {
+  return record.scopes.includes('*') || record.scopes.includes(scope);
 }
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
@@ -99,16 +114,23 @@ export class ApiKeyStore {
   constructor(private readonly redis: Redis) {}
 
   /** Creates a key; returns the plaintext once. */
-  async create(accountId: string, scopes: string[] = ['*']): Promise<{ key: string; record: ApiKeyRecord }> {
+  async create(accountId: string, scopes: string[] = ['*'], opts: ApiKeyOptions = {}): Promise<{ key: string; record: ApiKeyRecord }> {
     const key = `sk_${randomBytes(24).toString('base64url')}`;
-    const record = await this.put(key, accountId, scopes);
+    const record = await this.put(key, accountId, scopes, opts);
     return { key, record };
   }
 
   /** Stores a given plaintext key (bootstrap from the environment). Idempotent. */
-  async put(key: string, accountId: string, scopes: string[] = ['*']): Promise<ApiKeyRecord> {
+  async put(key: string, accountId: string, scopes: string[] = ['*'], opts: ApiKeyOptions = {}): Promise<ApiKeyRecord> {
     const hash = hashKey(key);
-    const record: ApiKeyRecord = { id: hash.slice(0, 12), accountId, scopes, createdAt: new Date().toISOString() };
+    const record: ApiKeyRecord = {
+      id: hash.slice(0, 12),
+      accountId,
+      scopes,
+      createdAt: new Date().toISOString(),
+      ...(opts.ratePerMin !== undefined ? { ratePerMin: opts.ratePerMin } : {}),
+      ...(opts.label !== undefined ? { label: opts.label } : {}),
+    };
     await this.redis.multi().set(apiKeyKey(hash), JSON.stringify(record)).hset('sb:apikeys', record.id, hash).exec();
     return record;
   }
@@ -127,6 +149,24 @@ export class ApiKeyStore {
     if (!hash) return false;
     await this.redis.multi().del(apiKeyKey(hash)).hdel('sb:apikeys', id).exec();
     return true;
+  }
+
+  /** The record of key `id` (never the key itself), or undefined. */
+  async get(id: string): Promise<ApiKeyRecord | undefined> {
+    const hash = await this.redis.hget('sb:apikeys', id);
+    const raw = hash ? await this.redis.get(apiKeyKey(hash)) : null;
+    return raw ? (JSON.parse(raw) as ApiKeyRecord) : undefined;
+  }
+
+  /** Every key's record (of one account when given), oldest first. */
+  async list(accountId?: string): Promise<ApiKeyRecord[]> {
+    const hashes = Object.values(await this.redis.hgetall('sb:apikeys'));
+    const out: ApiKeyRecord[] = [];
+    for (let i = 0; i < hashes.length; i += 500) {
+      const raws = await this.redis.mget(hashes.slice(i, i + 500).map(apiKeyKey));
+      for (const raw of raws) if (raw) out.push(JSON.parse(raw) as ApiKeyRecord);
+    }
+    return out.filter((r) => accountId === undefined || r.accountId === accountId).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 }
 
