@@ -1,6 +1,8 @@
 /**
  * Tool-call round trip: orchestrator → NATS → mcp-broker → MCP server and back, against a direct MCP
- * client call to the same server in the same run; then throughput of the no-op tool both ways.
+ * client call to the same server in the same run; then throughput of the no-op tool both ways, once
+ * against the orders example (a fresh SDK server per request, the costliest part of that path) and
+ * once against libs/testing's minimal MCP server (what the broker sustains when the server is cheap).
  *
  *   npx tsx bench/tool-call.bench.ts
  *
@@ -13,7 +15,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -148,6 +150,30 @@ async function startOrders(): Promise<{ child: Child; url: string; from: string 
   while (Date.now() < deadline) {
     const url = child.tail.map((l) => /listening on (http:\/\/\S+)/.exec(l)?.[1]).find(Boolean);
     if (url) return { child, url, from };
+    if (!alive(child)) throw failure(child, 'exited during startup');
+    await sleep(50);
+  }
+  throw failure(child, `did not report its URL within ${STARTUP_TIMEOUT_MS} ms`);
+}
+
+/**
+ * Starts a lightweight MCP server with a `noop` tool in a child process: libs/testing's minimal
+ * server, which speaks streamable HTTP (sessions, JSON answers) without the SDK on the server side,
+ * so the throughput measured against it says what the broker sustains when the server is not the cost.
+ */
+async function startSessionServer(): Promise<{ child: Child; url: string }> {
+  const serverModule = join(ROOT, 'libs/testing/src/mcp/minimal-server.ts');
+  const code = `
+    const { startMinimalMcpServer } = await import(${JSON.stringify(pathToFileURL(serverModule).href)});
+    const s = await startMinimalMcpServer([{ name: 'noop', description: 'Does nothing', annotations: { readOnlyHint: true } }]);
+    console.log('listening on ' + s.url);
+    process.on('SIGTERM', () => process.exit(0));
+  `;
+  const child = startChild('minimal-mcp-server', ['--import', 'tsx', '--input-type=module', '-e', code], {});
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const url = child.tail.map((l) => /listening on (http:\/\/\S+)/.exec(l)?.[1]).find(Boolean);
+    if (url) return { child, url };
     if (!alive(child)) throw failure(child, 'exited during startup');
     await sleep(50);
   }
@@ -321,6 +347,7 @@ async function main(): Promise<void> {
   const client = new Client({ name: 'bench-direct', version: '0.1.0' }, { capabilities: {} });
   try {
     const orders = await startOrders();
+    const sessionServer = await startSessionServer();
     const broker = await startBroker();
     console.log(`orders-mcp-server: ${orders.from} at ${orders.url}; mcp-broker: ${broker.from}${process.env.BENCH_PROFILE_DIR ? ` (CPU profiles to ${process.env.BENCH_PROFILE_DIR}; the profiler inflates every figure)` : ''}`);
     const orchestrator = await Bus.connect({ url: NATS_URL, name: `bench-tool-call-${process.pid}`, log: pino({ level: 'silent' }) });
@@ -385,6 +412,29 @@ async function main(): Promise<void> {
     const bt = await throughput(viaBroker, NOOP, CONCURRENCY, THROUGHPUT_MS, THROUGHPUT_MAX_CALLS, pids, tpCpu.broker);
     const dt = await throughput(direct, NOOP, CONCURRENCY, THROUGHPUT_MS, THROUGHPUT_MAX_CALLS, pids, tpCpu.direct);
 
+    // The same against the minimal server: what the broker sustains when the MCP server costs next to nothing.
+    const sessionClient = new Client({ name: 'bench-direct-session', version: '0.1.0' }, { capabilities: {} });
+    await sessionClient.connect(new StreamableHTTPClientTransport(new URL(sessionServer.url)));
+    await sessionClient.listTools();
+    const sessionConfig: CallToolRequest['server'] = { name: 'noop-session', transport: 'streamable-http', url: sessionServer.url, headers: {} };
+    const viaBrokerSession: Caller = async (t) => {
+      sentViaBroker++;
+      const reply = await orchestrator.request(contracts.callTool, { context: { callId: CALL_ID, agentId: 'bench', accountId: 'bench' }, server: sessionConfig, tool: t.tool, arguments: t.arguments }, { callId: CALL_ID, timeoutMs: 10_000 });
+      if (reply.isError) throw new Error(`broker call of ${t.tool} failed: ${reply.code ?? ''} ${reply.text}`);
+    };
+    const directSession: Caller = async (t) => {
+      const result = await sessionClient.callTool({ name: t.tool, arguments: t.arguments }, undefined, { timeout: 10_000 });
+      if (result.isError) throw new Error(`direct call of ${t.tool} failed`);
+    };
+    const sessionPids: Pids = { broker: broker.child.proc.pid, server: sessionServer.child.proc.pid, nats: natsServerPid() };
+    const ssCpu = { direct: new CpuTally(), broker: new CpuTally() };
+    console.log(`throughput against the session server: ${NOOP.tool} tool, ${CONCURRENCY} in flight, ${THROUGHPUT_MS} ms each way`);
+    await throughput(viaBrokerSession, NOOP, CONCURRENCY, THROUGHPUT_WARMUP_MS, THROUGHPUT_MAX_CALLS);
+    await throughput(directSession, NOOP, CONCURRENCY, THROUGHPUT_WARMUP_MS, THROUGHPUT_MAX_CALLS);
+    const sbt = await throughput(viaBrokerSession, NOOP, CONCURRENCY, THROUGHPUT_MS, THROUGHPUT_MAX_CALLS, sessionPids, ssCpu.broker);
+    const sdt = await throughput(directSession, NOOP, CONCURRENCY, THROUGHPUT_MS, THROUGHPUT_MAX_CALLS, sessionPids, ssCpu.direct);
+    await sessionClient.close().catch(() => undefined);
+
     const brokersAtEnd = await brokersOnBus(orchestrator);
     const served = (brokersAtEnd.get(BROKER_ID) ?? Number.NaN) - (brokersAtStart.get(BROKER_ID) ?? Number.NaN);
     const brokerCount = new Set([...brokersAtStart.keys(), ...brokersAtEnd.keys(), BROKER_ID]).size;
@@ -436,10 +486,31 @@ async function main(): Promise<void> {
           `(the whole path's CPU per call bounds calls/s at ${availableParallelism()} CPUs ÷ that, before anything else on the machine). ` +
           `broker_calls_per_cpu_s = 1000 ÷ broker_process_cpu_ms_per_call: what the broker alone could serve on one free core.`,
       },
+      {
+        name: 'tool-call/throughput-minimal-server',
+        metrics: {
+          broker_calls_per_s: Math.round(sbt.perSecond),
+          direct_calls_per_s: Math.round(sdt.perSecond),
+          broker_p50_ms_under_load: round3(sbt.latency.p50),
+          broker_p99_ms_under_load: round3(sbt.latency.p99),
+          broker_path_cpu_ms_per_call: round3(ssCpu.broker.total()),
+          direct_path_cpu_ms_per_call: round3(ssCpu.direct.total()),
+          broker_process_cpu_ms_per_call: round3(ssCpu.broker.perCall().broker ?? Number.NaN),
+          server_process_cpu_ms_per_call: round3(ssCpu.broker.perCall().server ?? Number.NaN),
+          broker_calls_per_cpu_s: Math.round(1000 / (ssCpu.broker.perCall().broker ?? Number.NaN)),
+          path_calls_per_s_bound: Math.round((availableParallelism() * 1000) / ssCpu.broker.total()),
+        },
+        target: { broker_calls_per_s: '≥ 2000' },
+        notes:
+          `${NOOP.tool} tool on a lightweight MCP server (libs/testing minimal server: streamable HTTP with sessions and JSON answers, no SDK on the server side) in its own process, ${CONCURRENCY} in flight for ${THROUGHPUT_MS / 1000} s each way. ` +
+          `CPU ms per call via broker: ${ssCpu.broker.describe()}; direct: ${ssCpu.direct.describe()}. ` +
+          `path_calls_per_s_bound = ${availableParallelism()} CPUs × 1000 ÷ broker_path_cpu_ms_per_call: the most the whole path (bench client, NATS, broker, server) could do with both cores to itself. ` +
+          `1-min load average at start: ${load.toFixed(2)} (other work on the machine takes its share).`,
+      },
     ];
     recordResults(results);
     // A service that warns during a benchmark usually explains its figures.
-    for (const [name, warnings] of [['this process', ownWarnings], [broker.child.name, broker.child.warnings], [orders.child.name, orders.child.warnings]] as const) {
+    for (const [name, warnings] of [['this process', ownWarnings], [broker.child.name, broker.child.warnings], [orders.child.name, orders.child.warnings], [sessionServer.child.name, sessionServer.child.warnings]] as const) {
       if (!warnings.size) continue;
       console.log(`\n${name} warned during the run:`);
       for (const { n, first } of [...warnings.values()].sort((x, y) => y.n - x.n).slice(0, 5)) console.log(`  ${n} × ${first}`);

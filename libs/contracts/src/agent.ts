@@ -4,23 +4,31 @@ import type { FromSchema } from 'json-schema-to-ts';
 export const TOOL_NAME_PATTERN = '^[a-zA-Z0-9_-]{1,64}$';
 
 /** A provider block: which adapter, which model, which voice, free-form provider options. */
-const providerSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['provider'],
-  properties: {
-    /** Adapter family. `openai` is any OpenAI-compatible server (OpenAI, Groq, vLLM, Ollama, LocalAI). */
-    provider: { type: 'string', enum: ['openai'] },
-    /** Model name as the provider spells it. */
-    model: { type: 'string', minLength: 1 },
-    /** TTS voice id. */
-    voice: { type: 'string', minLength: 1 },
-    /** Spoken language hint (BCP 47), for STT. */
-    language: { type: 'string' },
-    /** Passed through to the provider request body. */
-    options: { type: 'object', additionalProperties: true },
-  },
-} as const;
+const providerBlock = <const P extends readonly string[]>(providers: P) =>
+  ({
+    type: 'object',
+    additionalProperties: false,
+    required: ['provider'],
+    properties: {
+      /** Adapter family. `openai` is any OpenAI-compatible server (OpenAI, Groq, vLLM, Ollama, LocalAI). */
+      provider: { type: 'string', enum: providers },
+      /** Model name as the provider spells it. */
+      model: { type: 'string', minLength: 1 },
+      /** TTS voice id. */
+      voice: { type: 'string', minLength: 1 },
+      /** Spoken language hint (BCP 47), for STT. */
+      language: { type: 'string' },
+      /** Passed through to the provider request body. */
+      options: { type: 'object', additionalProperties: true },
+    },
+  }) as const;
+
+/** Speech-to-text: `openai` (a request per utterance) or `deepgram` (streaming). */
+const sttProviderSchema = providerBlock(['openai', 'deepgram'] as const);
+/** Language model: `openai` (chat completions) or `anthropic` (Messages API). */
+const llmProviderSchema = providerBlock(['openai', 'anthropic'] as const);
+/** Text-to-speech: `openai`, `elevenlabs` (streaming) or `espeak` (local, no network). */
+const ttsProviderSchema = providerBlock(['openai', 'elevenlabs', 'espeak'] as const);
 
 /** A webhook tool: the model's arguments are POSTed to `url` with the call context (Patter's model). */
 export const webhookToolSchema = {
@@ -184,7 +192,9 @@ export const agentDefinitionSchema = {
   $id: 'switchboard/agent-definition',
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'systemPrompt', 'stt', 'llm', 'tts'],
+  required: ['id', 'systemPrompt'],
+  /** A pipeline needs either a speech-to-speech `engine` or all three of `stt`, `llm` and `tts`. */
+  anyOf: [{ required: ['engine'] }, { required: ['stt', 'llm', 'tts'] }],
   properties: {
     /** Stable id; also the MCP `persona_id`. */
     id: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' },
@@ -196,9 +206,9 @@ export const agentDefinitionSchema = {
     systemPrompt: { type: 'string', minLength: 1 },
     /** Spoken as soon as the call connects. */
     firstMessage: { type: 'string' },
-    stt: providerSchema,
-    llm: providerSchema,
-    tts: providerSchema,
+    stt: sttProviderSchema,
+    llm: llmProviderSchema,
+    tts: ttsProviderSchema,
     tools: { type: 'array', items: webhookToolSchema, default: [] },
     mcpServers: {
       type: 'array',
@@ -245,6 +255,26 @@ export const agentDefinitionSchema = {
     officeHours: officeHoursSchema,
     /** Per-persona tools served by the mcp-tool-server (transfer to user/queue, API request). */
     customTools: { type: 'array', items: customToolSchema, maxItems: 64 },
+    /**
+     * Dynamic tool selection (agtOS): above `maxTools` tools, each turn offers the model only the most
+     * relevant ones (BM25 over the conversation, or embeddings), pinned tools and `discover_tools`.
+     */
+    toolSelection: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        /** Default 8. */
+        maxTools: { type: 'integer', minimum: 1, maximum: 128 },
+        /** Always offered (provider-safe or original names, `*` wildcards); call control is always pinned. */
+        pinned: { type: 'array', items: { type: 'string' }, maxItems: 64 },
+        /** Category → tool name patterns; a category named in the recent turns boosts its tools. */
+        categories: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string' } } },
+        /** `bm25` (default) or `embeddings` (the broker's EMBEDDINGS_URL). */
+        strategy: { type: 'string', enum: ['bm25', 'embeddings'] },
+        /** `false` offers every tool whatever the count. */
+        enabled: { type: 'boolean' },
+      },
+    },
   },
 } as const;
 

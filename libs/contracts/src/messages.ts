@@ -1,5 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { mcpServerObjectSchema } from './agent.ts';
+import { toolCollisionSchema, toolSelectionReportSchema, toolSelectionRequestSchema } from './broker.ts';
 
 const callId = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } as const;
 const isoTime = { type: 'string', minLength: 10 } as const;
@@ -40,8 +41,11 @@ export const callEndedSchema = {
     callId,
     accountId: { type: 'string' },
     agentId: { type: 'string' },
-    /** Why the call ended. */
-    reason: { type: 'string', enum: ['caller-hangup', 'agent-hangup', 'transferred', 'stream-closed', 'rejected', 'error'] },
+    /**
+     * Why the call ended. `busy`, `no-answer`, `failed`, `canceled`: an outbound call that never
+     * reached its media stream, as the carrier reported it.
+     */
+    reason: { type: 'string', enum: ['caller-hangup', 'agent-hangup', 'transferred', 'stream-closed', 'rejected', 'error', 'busy', 'no-answer', 'failed', 'canceled'] },
     endedAt: isoTime,
     durationMs: { type: 'number', minimum: 0 },
     /** Summary of the conversation, when the agent has `summary` on. */
@@ -65,8 +69,12 @@ export const mediaEventSchema = {
   additionalProperties: false,
   required: ['type'],
   properties: {
-    /** mark-played: audio up to mark `name` has been heard by the caller (or was dropped by `clear`, then `cleared` is true). */
-    type: { type: 'string', enum: ['mark-played', 'dtmf', 'stream-stopped'] },
+    /**
+     * mark-played: audio up to mark `name` has been heard by the caller (or was dropped by `clear`, then `cleared` is true).
+     * playout-started: the first agent frame after an idle outbound queue left the gateway for the carrier at `at`
+     * (the orchestrator's `agent_response_ms` ends there when the gateway reports it).
+     */
+    type: { type: 'string', enum: ['mark-played', 'dtmf', 'stream-stopped', 'playout-started'] },
     name: { type: 'string' },
     cleared: { type: 'boolean' },
     digit: { type: 'string', pattern: '^[0-9A-D*#]$' },
@@ -148,6 +156,14 @@ export const listToolsRequestSchema = {
     servers: { type: 'array', items: serverConfigSchema, maxItems: 64 },
     /** Longest the reply may wait on a cold or slow server (ms); default 1500. */
     budgetMs: { type: 'integer', minimum: 0, maximum: 30000 },
+    /** Agent-defined tool names (webhook and custom tools): an MCP tool with one of these names is refused and reported in `collisions`. */
+    reservedNames: { type: 'array', items: { type: 'string', maxLength: 128 }, maxItems: 512 },
+    /** Also offer the servers registered through the broker's API and attached to `context.agentId` (same account). */
+    attached: { type: 'boolean' },
+    /** Registered server ids (`srv_…`) to offer besides `servers`; the broker resolves their stored headers. */
+    serverRefs: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 64 },
+    /** Per-turn dynamic tool selection; absent: every tool is offered. */
+    selection: toolSelectionRequestSchema,
   },
 } as const;
 export type ListToolsRequest = FromSchema<typeof listToolsRequestSchema>;
@@ -164,6 +180,8 @@ export const toolDescriptorSchema = {
     originalName: { type: 'string' },
     /** Server name from the agent config. */
     server: { type: 'string' },
+    /** Set for tools of a registered server: pass it back as call-tool `serverRef`. */
+    serverRef: { type: 'string' },
     description: { type: 'string' },
     inputSchema: { type: 'object', additionalProperties: true },
     annotations: {
@@ -198,6 +216,10 @@ export const listToolsReplySchema = {
         properties: { server: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } },
       },
     },
+    /** MCP tools refused because they collide with an agent-defined tool (`reservedNames`) or an earlier server's tool. */
+    collisions: { type: 'array', items: toolCollisionSchema },
+    /** Present when `selection` was requested. */
+    selection: toolSelectionReportSchema,
   },
 } as const;
 export type ListToolsReply = FromSchema<typeof listToolsReplySchema>;
@@ -206,10 +228,13 @@ export type ListToolsReply = FromSchema<typeof listToolsReplySchema>;
 export const callToolRequestSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['context', 'server', 'tool', 'arguments'],
+  required: ['context', 'tool', 'arguments'],
   properties: {
     context: callContextSchema,
+    /** The server as configured in the agent; one of `server` and `serverRef` is required. */
     server: serverConfigSchema,
+    /** A registered server's id (from a descriptor's `serverRef`); the broker resolves its stored headers. */
+    serverRef: { type: 'string', maxLength: 64 },
     /** The MCP server's own tool name. */
     tool: { type: 'string', minLength: 1 },
     arguments: { type: 'object', additionalProperties: true },

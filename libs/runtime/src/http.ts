@@ -75,7 +75,11 @@ export function statusFor(code: string): number {
     case ErrorCodes.AGENT_NOT_FOUND:
     case ErrorCodes.CALL_NOT_FOUND:
     case ErrorCodes.TOOL_NOT_FOUND:
+    case ErrorCodes.MCP_SERVER_NOT_FOUND:
+    case ErrorCodes.SCHEDULE_NOT_FOUND:
       return 404;
+    case ErrorCodes.SCHEDULE_CONFLICT:
+      return 409;
     case ErrorCodes.RATE_LIMITED:
       return 429;
     case ErrorCodes.BUS_NO_RESPONDERS:

@@ -1,196 +1,236 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { Tool, CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { context, propagation } from '@opentelemetry/api';
+import { CallToolResultSchema, ToolListChangedNotificationSchema, type CallToolResult, type Progress } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { Logger } from 'pino';
-import { ErrorCodes, SwitchboardError, type CallContext, type McpServerConfig } from '@switchboard/contracts';
-import { isCallScoped, resolveHeaders, serverIdentity } from './headers.ts';
+import { z } from 'zod';
+import { transportFor } from '../adapters/mcp-transports.ts';
+import { ErrorCodes } from '@switchboard/contracts';
+import { McpFailure, classify } from './failures.ts';
+import type { ResolvedServer } from './headers.ts';
 
-/** A live MCP client connection to one server identity, with its cached tool list. */
+/** A live MCP client connection to one server identity. */
 export interface Connection {
-  identity: string;
-  server: McpServerConfig;
+  rs: ResolvedServer;
   client: Client;
+  transport: Transport;
   /** Calls holding this connection (call-scoped connections close when their call ends). */
   callIds: Set<string>;
-  callScoped: boolean;
-  tools: Tool[] | undefined;
-  toolsAt: number;
+  /** The transport closed or failed: the next use reconnects. */
   dead: boolean;
+  /** We are closing it (a close we asked for is not a lost connection). */
+  closing: boolean;
   /** Tool calls running on this connection; a released connection closes when this reaches 0. */
   inflight: number;
   closeWhenIdle: boolean;
+  connectedAt: number;
 }
 
-/** fetch that adds the active W3C trace context to every request an MCP transport makes. */
-const tracingFetch: typeof fetch = (input, init) => {
-  const headers = new Headers(init?.headers);
-  propagation.inject(context.active(), headers, { set: (c, k, v) => c.set(k, v) });
-  return fetch(input, { ...init, headers });
-};
-
-function transportFor(server: McpServerConfig, headers: Record<string, string>): Transport {
-  switch (server.transport) {
-    case 'streamable-http':
-      return new StreamableHTTPClientTransport(new URL(server.url ?? ''), { requestInit: { headers }, fetch: tracingFetch });
-    case 'sse':
-      return new SSEClientTransport(new URL(server.url ?? ''), { requestInit: { headers }, fetch: tracingFetch });
-    case 'stdio':
-      return new StdioClientTransport({ command: server.command ?? '', args: server.args ?? [], ...(server.env ? { env: server.env } : {}), ...(server.cwd ? { cwd: server.cwd } : {}), stderr: 'pipe' });
-    default:
-      throw new SwitchboardError(ErrorCodes.MCP_SERVER_UNAVAILABLE, `transport ${server.transport} is not supported by this broker`, { retryable: false });
-  }
+export interface PoolOptions {
+  connectTimeoutMs: number;
+  /** The server sent `notifications/tools/list_changed`. */
+  onListChanged?: (conn: Connection) => void;
+  /** A connection closed without the broker closing it (process exit, stream end). */
+  onLost?: (conn: Connection) => void;
 }
+
+/** tools/list page, parsed loosely: each tool is checked on its own afterwards, so one bad tool cannot fail the list. */
+const LoosePageSchema = z.object({ tools: z.array(z.unknown()), nextCursor: z.string().optional() }).passthrough();
+
+/** How long a released connection stays open after its last tool call ended (for a cancellation still in flight). */
+const CLOSE_AFTER_CANCEL_MS = 250;
+
+/** One validator for every SDK client (the SDK would build an Ajv instance per client otherwise). */
+const sharedValidator = new AjvJsonSchemaValidator();
 
 /**
- * Pooled MCP connections: one per (server, credentials) shared by every call, or one per call when
- * the server's headers name call context. Tool lists are cached per identity with a TTL.
+ * Pooled MCP connections: one per (server, resolved credentials) shared by every call, or one per
+ * call when the server's URL or headers name call context. Concurrent users of a connection that is
+ * still connecting share that one attempt.
  */
 export class ConnectionPool {
   private readonly conns = new Map<string, Connection>();
   private readonly connecting = new Map<string, Promise<Connection>>();
-  private readonly listing = new Map<string, Promise<Tool[]>>();
 
   constructor(
     private readonly log: Logger,
-    private readonly opts: { toolsTtlMs: number; maxTools: number; connectTimeoutMs?: number },
+    private readonly opts: PoolOptions,
   ) {}
 
   get size(): number {
     return this.conns.size;
   }
 
-  /** The connection for this server and call, connecting if needed (concurrent callers share one attempt). */
-  async get(server: McpServerConfig, ctx: CallContext): Promise<Connection> {
-    const headers = resolveHeaders(server, ctx);
-    const identity = serverIdentity(server, headers);
-    const existing = this.conns.get(identity);
-    if (existing && !existing.dead) {
-      existing.callIds.add(ctx.callId);
+  /** The live connection for this identity, if there is one (no I/O). */
+  peek(rs: ResolvedServer): Connection | undefined {
+    const c = this.conns.get(rs.identity);
+    return c && !c.dead ? c : undefined;
+  }
+
+  /** Whether a connection for this identity is being opened. */
+  isConnecting(rs: ResolvedServer): boolean {
+    return this.connecting.has(rs.identity);
+  }
+
+  /** The connection for this server, connecting if needed; `callId` holds a call-scoped connection open until that call ends. */
+  async get(rs: ResolvedServer, callId?: string): Promise<Connection> {
+    const existing = this.peek(rs);
+    if (existing) {
+      if (callId !== undefined) existing.callIds.add(callId);
       return existing;
     }
-    let p = this.connecting.get(identity);
+    let p = this.connecting.get(rs.identity);
     if (!p) {
-      p = this.connect(server, headers, identity).finally(() => this.connecting.delete(identity));
-      this.connecting.set(identity, p);
+      p = this.connect(rs).finally(() => this.connecting.delete(rs.identity));
+      this.connecting.set(rs.identity, p);
     }
     const conn = await p;
-    conn.callIds.add(ctx.callId);
+    if (callId !== undefined) conn.callIds.add(callId);
     return conn;
   }
 
-  private async connect(server: McpServerConfig, headers: Record<string, string>, identity: string): Promise<Connection> {
-    const client = new Client({ name: 'switchboard-mcp-broker', version: '0.1.0' }, { capabilities: {} });
-    const transport = transportFor(server, headers);
-    const conn: Connection = { identity, server, client, callIds: new Set(), callScoped: isCallScoped(server), tools: undefined, toolsAt: 0, dead: false, inflight: 0, closeWhenIdle: false };
+  private async connect(rs: ResolvedServer): Promise<Connection> {
+    const name = rs.server.name;
+    const client = new Client({ name: 'switchboard-mcp-broker', version: '0.1.0' }, { capabilities: {}, jsonSchemaValidator: sharedValidator });
+    let transport: Transport;
+    try {
+      transport = transportFor(rs, this.log);
+    } catch (err) {
+      throw classify(err, `connect to MCP server '${name}'`);
+    }
+    const conn: Connection = { rs, client, transport, callIds: new Set(), dead: false, closing: false, inflight: 0, closeWhenIdle: false, connectedAt: 0 };
     client.onclose = () => {
+      const unexpected = !conn.dead && !conn.closing && conn.connectedAt > 0;
       conn.dead = true;
-      if (this.conns.get(identity) === conn) this.conns.delete(identity);
+      if (this.conns.get(rs.identity) === conn) this.conns.delete(rs.identity);
+      if (unexpected) {
+        this.log.warn({ server: name }, `MCP server '${name}' closed the connection`);
+        this.opts.onLost?.(conn);
+      }
     };
-    client.onerror = (err) => this.log.debug({ server: server.name, err: err.message }, 'MCP transport error');
+    client.onerror = (err) => this.log.debug({ server: name, err: err.message }, 'MCP transport error');
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      this.log.info({ server: name }, `MCP server '${name}' says its tool list changed`);
+      this.opts.onListChanged?.(conn);
+    });
     const t0 = performance.now();
     try {
-      await client.connect(transport, { timeout: this.opts.connectTimeoutMs ?? 5000 });
+      await client.connect(transport, { timeout: this.opts.connectTimeoutMs });
     } catch (err) {
+      conn.closing = true;
       await client.close().catch(() => undefined);
-      throw new SwitchboardError(ErrorCodes.MCP_SERVER_UNAVAILABLE, `cannot connect to MCP server '${server.name}': ${describe(err)}`, { details: { server: server.name } });
+      const f = classify(err, `connect to MCP server '${name}'`, { timeoutMs: this.opts.connectTimeoutMs });
+      const detail = f.message.replace(/^connect to MCP server '[^']*'(:| failed:)? ?/, '');
+      // Whatever failed (a JSON-RPC error to initialize included), the server is unusable: it counts against it.
+      throw new McpFailure(f.kind === 'rpc' ? 'malformed' : f.kind, ErrorCodes.MCP_SERVER_UNAVAILABLE, `cannot connect to MCP server '${name}': ${detail}`, err);
     }
-    // Invalidate the cached list at once when the server says its tools changed.
-    if (client.getServerCapabilities()?.tools?.listChanged) {
-      client.setNotificationHandler((await import('@modelcontextprotocol/sdk/types.js')).ToolListChangedNotificationSchema, () => {
-        conn.tools = undefined;
-        this.log.info({ server: server.name }, 'tool list changed; refreshing');
-        void this.tools(conn, true).catch(() => undefined);
-      });
-    }
-    this.log.debug({ server: server.name, ms: Math.round(performance.now() - t0) }, 'MCP connected');
-    this.conns.set(identity, conn);
+    conn.connectedAt = Date.now();
+    this.log.debug({ server: name, ms: Math.round(performance.now() - t0) }, 'MCP connected');
+    this.conns.set(rs.identity, conn);
     return conn;
   }
 
-  /** The server's tools: cached unless stale or `force`; pagination followed; absurd counts capped. */
-  async tools(conn: Connection, force = false): Promise<Tool[]> {
-    if (!force && conn.tools && Date.now() - conn.toolsAt < this.opts.toolsTtlMs) return conn.tools;
-    let p = this.listing.get(conn.identity);
-    if (!p) {
-      p = (async () => {
-        const all: Tool[] = [];
-        let cursor: string | undefined;
-        let pages = 0;
-        do {
-          const page = await conn.client.listTools(cursor ? { cursor } : undefined, { timeout: 10_000 });
-          all.push(...page.tools);
-          cursor = page.nextCursor;
-          pages++;
-        } while (cursor && all.length < this.opts.maxTools && pages < 100);
-        if (all.length > this.opts.maxTools || cursor) {
-          this.log.warn({ server: conn.server.name, count: all.length, cap: this.opts.maxTools }, 'MCP server lists too many tools; capped');
+  /**
+   * Every tool the server lists: pagination (`nextCursor`) followed, stopped at `max` tools or 100
+   * pages or a cursor seen before (a server that loops). Tools are returned raw, checked by the caller.
+   */
+  async listAll(conn: Connection, max: number, timeoutMs: number): Promise<{ tools: unknown[]; capped: boolean }> {
+    const tools: unknown[] = [];
+    const cursors = new Set<string>();
+    let cursor: string | undefined;
+    let pages = 0;
+    const deadline = Date.now() + timeoutMs;
+    try {
+      do {
+        const page = await conn.client.request({ method: 'tools/list', params: cursor ? { cursor } : {} }, LoosePageSchema, { timeout: Math.max(1, deadline - Date.now()) });
+        tools.push(...page.tools);
+        cursor = page.nextCursor;
+        pages++;
+        if (cursor !== undefined) {
+          if (cursors.has(cursor)) {
+            this.log.warn({ server: conn.rs.server.name, cursor }, 'MCP server repeated a tools/list cursor; stopped paging');
+            break;
+          }
+          cursors.add(cursor);
         }
-        conn.tools = all.slice(0, this.opts.maxTools);
-        conn.toolsAt = Date.now();
-        return conn.tools;
-      })().finally(() => this.listing.delete(conn.identity));
-      this.listing.set(conn.identity, p);
+      } while (cursor && tools.length < max && pages < 100);
+    } catch (err) {
+      const f = classify(err, `tools/list on '${conn.rs.server.name}'`, { timeoutMs, hadSession: hasSession(conn) });
+      if (f.countsAgainstServer) this.markDead(conn);
+      throw f;
     }
-    return p;
+    const capped = tools.length > max || cursor !== undefined;
+    return { tools: tools.slice(0, max), capped };
   }
 
-  /** Calls a tool on a connection; transport failures mark the connection dead so the next use reconnects. */
-  async call(conn: Connection, name: string, args: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<CallToolResult> {
+  /** Calls a tool. Failures are classified; a transport-level failure marks the connection dead so the next use reconnects. */
+  async call(conn: Connection, name: string, args: Record<string, unknown>, opts: { timeoutMs: number; signal: AbortSignal; onprogress?: (p: Progress) => void }): Promise<CallToolResult> {
     conn.inflight++;
-    // The SDK adds an abort listener to whatever signal it is given and never removes it. A signal
-    // per call, linked to the caller's for its duration only, keeps long-lived signals clean.
-    const perCall = new AbortController();
-    const forward = () => perCall.abort(signal?.reason);
-    signal?.addEventListener('abort', forward, { once: true });
     try {
-      return (await conn.client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs, signal: perCall.signal })) as CallToolResult;
+      return (await conn.client.request({ method: 'tools/call', params: { name, arguments: args } }, CallToolResultSchema, {
+        timeout: opts.timeoutMs,
+        signal: opts.signal,
+        ...(opts.onprogress ? { onprogress: opts.onprogress } : {}),
+      })) as CallToolResult;
     } catch (err) {
-      const code = (err as { code?: number }).code;
-      // -32001 is the SDK's request timeout. Other negative codes are JSON-RPC errors from the server
-      // (not transport failures). A positive code is the HTTP status the SDK saw (502, 503…): transport.
-      if (code === -32001) throw new SwitchboardError(ErrorCodes.TOOL_TIMEOUT, `tool ${name} on '${conn.server.name}' did not answer within ${timeoutMs} ms`);
-      if (typeof code === 'number' && code < 0 && code !== -32000) throw new SwitchboardError(ErrorCodes.TOOL_FAILED, `tool ${name} on '${conn.server.name}' failed: ${describe(err)}`, { retryable: false });
-      conn.dead = true;
-      this.conns.delete(conn.identity);
-      void conn.client.close().catch(() => undefined);
-      throw new SwitchboardError(ErrorCodes.MCP_SERVER_UNAVAILABLE, `MCP server '${conn.server.name}' failed during ${name}: ${describe(err)}`, { details: { transport: true } });
+      const f = classify(err, `tool ${name} on '${conn.rs.server.name}'`, { signal: opts.signal, timeoutMs: opts.timeoutMs, hadSession: hasSession(conn) });
+      if (['undelivered', 'transport', 'malformed', 'auth'].includes(f.kind)) this.markDead(conn);
+      throw f;
     } finally {
-      signal?.removeEventListener('abort', forward);
       conn.inflight--;
-      if (conn.closeWhenIdle && conn.inflight === 0) this.close(conn);
+      // A short delay lets a cancellation notification the SDK just queued reach the server before the transport closes.
+      if (conn.closeWhenIdle && conn.inflight === 0) setTimeout(() => this.close(conn), CLOSE_AFTER_CANCEL_MS).unref();
     }
+  }
+
+  /** MCP `ping`: the half-open probe of a connection that already exists. */
+  async ping(conn: Connection, timeoutMs: number): Promise<void> {
+    try {
+      await conn.client.ping({ timeout: timeoutMs });
+    } catch (err) {
+      this.markDead(conn);
+      throw classify(err, `ping '${conn.rs.server.name}'`, { timeoutMs, hadSession: hasSession(conn) });
+    }
+  }
+
+  /** Drops a connection that failed; the next user reconnects. Closing is best effort. */
+  markDead(conn: Connection): void {
+    if (conn.dead) return;
+    conn.dead = true;
+    this.close(conn);
   }
 
   private close(conn: Connection): void {
-    if (this.conns.get(conn.identity) === conn) this.conns.delete(conn.identity);
-    conn.client.close().catch((err: unknown) => this.log.debug({ err, server: conn.server.name }, 'MCP close failed (ignored)'));
+    conn.closing = true;
+    if (this.conns.get(conn.rs.identity) === conn) this.conns.delete(conn.rs.identity);
+    // Best effort, never awaited by a call's teardown; a failure is logged at debug (Patter's rule).
+    conn.client.close().catch((err: unknown) => this.log.debug({ err: (err as Error)?.message, server: conn.rs.server.name }, 'MCP close failed (ignored)'));
   }
 
-  /** A call ended: close the connections only it used (best effort, never blocks teardown). */
+  /** A call ended: close the call-scoped connections only it used. */
   release(callId: string): void {
     for (const conn of [...this.conns.values()]) {
       if (!conn.callIds.delete(callId)) continue;
-      if (conn.callScoped && conn.callIds.size === 0) {
-        // A tool call still running (the hang-up that ended the call) finishes before the close.
+      if (conn.rs.callScoped && conn.callIds.size === 0) {
         if (conn.inflight > 0) conn.closeWhenIdle = true;
         else this.close(conn);
       }
     }
   }
 
+  /** Every live connection of one cache key (all identities of a server template). */
+  byCacheKey(cacheKey: string): Connection[] {
+    return [...this.conns.values()].filter((c) => c.rs.cacheKey === cacheKey && !c.dead);
+  }
+
   async closeAll(): Promise<void> {
     const all = [...this.conns.values()];
     this.conns.clear();
+    for (const c of all) c.closing = true;
     await Promise.allSettled(all.map((c) => c.client.close()));
   }
 }
 
-function describe(err: unknown): string {
-  const e = err as { message?: string; cause?: { code?: string; message?: string } };
-  if (e?.cause?.code === 'ECONNREFUSED') return 'connection refused';
-  return (e?.message ?? String(err)).slice(0, 300);
+function hasSession(conn: Connection): boolean {
+  return typeof (conn.transport as { sessionId?: string }).sessionId === 'string';
 }
