@@ -4,8 +4,11 @@ import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
  * Contract types and builders. A contract pairs a subject (or subject builder) with its schemas; the
  * bus accepts nothing else, so a subject without a schema cannot be published.
  */
-/** What a subject token is filled from: nothing, the call id, or a service name. */
-export type SubjectParam = 'none' | 'callId' | 'service';
+/**
+ * What a subject token is filled from: nothing, the call id, a service name, or (`subject`) the whole
+ * subject, checked by the contract's own builder (the scheduler's `publish` action).
+ */
+export type SubjectParam = 'none' | 'callId' | 'service' | 'subject';
 
 export interface EventContract<T> {
   readonly kind: 'event';
