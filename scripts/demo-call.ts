@@ -5,8 +5,8 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { encodeWav } from '@switchboard/audio';
 import { Bus } from '@switchboard/bus';
-import { contracts, type CallEnded, type TranscriptAppended } from '@switchboard/contracts';
-import { placeTwilioCall, startStack, synthesizeSpeech, TwilioStreamCaller } from '@switchboard/testing';
+import { contracts, type CallEnded, type CallSummarized, type TranscriptAppended } from '@switchboard/contracts';
+import { findEspeak, placeTwilioCall, startStack, synthesizeSpeech, TwilioStreamCaller } from '@switchboard/testing';
 
 const natsUrl = process.env.NATS_URL!;
 const redisUrl = process.env.REDIS_URL!;
@@ -22,6 +22,8 @@ const stack = await startStack({
   redisUrl,
   ...(realModel ? { openaiBaseUrl: process.env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1', ...(process.env.OPENAI_API_KEY ? { openaiApiKey: process.env.OPENAI_API_KEY } : {}) } : { fakeOpenAIScript: 'config/demo/model-script.json' }),
   logLevel: 'warn',
+  // Without espeak-ng the caller's voice is a synthetic buzz that Silero does not take for speech.
+  ...(findEspeak() ? {} : { env: { VAD: 'energy' } }),
 });
 const bus = await Bus.connect({ url: natsUrl, name: 'demo', log: pino({ level: 'silent' }) });
 const t0 = Date.now();
@@ -38,6 +40,10 @@ bus.subscribe(contracts.transcriptAppended, (t: TranscriptAppended) => {
 });
 bus.subscribe(contracts.callEnded, (e) => {
   if (e.callId === callId) ended = e;
+});
+let summary: CallSummarized | undefined;
+bus.subscribe(contracts.callSummarized, (s) => {
+  if (s.callId === callId) summary = s;
 });
 
 let exitCode = 0;
@@ -64,8 +70,10 @@ try {
     console.log('demo: the agent did not hang up; hanging up from the caller side');
     await caller.hangup();
   });
-  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 50 && !summary; i++) await new Promise((r) => setTimeout(r, 100));
   console.log(`demo: call ended (${ended?.reason ?? 'unknown'}) after ${((ended?.durationMs ?? 0) / 1000).toFixed(1)} s; caller heard ${(caller.heardMs() / 1000).toFixed(1)} s of agent audio; protocol violations: ${caller.violations.length}`);
+
+  if (summary) console.log(`demo: summary: ${summary.summary}`);
 
   // One mono timeline: the agent's audio where the caller heard it, the caller's where it was said.
   const end = Math.max(...caller.segments.map((s) => (s.endedAt ?? s.startedAt) + 0), ...timeline.map((t) => t.at + (t.samples.length / 8)));

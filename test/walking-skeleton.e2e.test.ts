@@ -27,7 +27,9 @@ describe('walking skeleton: one real call through every service', () => {
   beforeAll(async () => {
     const infra = await infraUrls();
     console.log(`e2e infrastructure: NATS ${infra.natsUrl}, Redis ${infra.redisUrl} (${infra.source})`);
-    stack = await startStack({ natsUrl: infra.natsUrl, redisUrl: infra.redisUrl, fakeOpenAIScript: 'config/demo/model-script.json' });
+    // The caller's synthetic speech is a voiced buzz that Silero rightly does not take for speech: the
+    // skeleton runs the energy VAD (test/conversations.e2e.test.ts covers Silero with espeak speech).
+    stack = await startStack({ natsUrl: infra.natsUrl, redisUrl: infra.redisUrl, fakeOpenAIScript: 'config/demo/model-script.json', env: { VAD: 'energy' } });
     bus = await Bus.connect({ url: infra.natsUrl, name: 'e2e-observer', log: pino({ level: 'silent' }) });
     bus.subscribe(contracts.transcriptAppended, (t) => void transcript.push(t));
     bus.subscribe(contracts.callEnded, (e) => void ended.push(e));
@@ -92,7 +94,7 @@ describe('walking skeleton: one real call through every service', () => {
     expect(caller.violations).toEqual([]);
 
     // The session is in Redis, readable over the orchestrator's HTTP API.
-    const res = await fetch(`${stack.urls['agent-orchestrator']}/v1/calls/${callId}`);
+    const res = await fetch(`${stack.urls['agent-orchestrator']}/v1/calls/${callId}`, { headers: { 'x-api-key': stack.apiKey } });
     expect(res.status).toBe(200);
     const call = (await res.json()) as { state: string; endReason: string; transcript: unknown[]; accountId: string };
     expect(call).toMatchObject({ state: 'ended', endReason: 'agent-hangup', accountId: 'default' });

@@ -1,22 +1,31 @@
-import { ErrorCodes, SwitchboardError, type CallStarted, type SessionClaimed } from '@switchboard/contracts';
+import { ErrorCodes, SwitchboardError, type AgentDefinition, type CallStarted, type SessionClaimed } from '@switchboard/contracts';
 import type { HandlerContext } from '@switchboard/bus';
-import type { AgentRegistry } from '@switchboard/agents';
 import type { CallStore } from '@switchboard/session-store';
-import type { CallSession } from '../session/call-session.ts';
+import type { AgentStore } from '../agents/agent-store.ts';
+
+/** A running call: a pipeline session or a speech-to-speech one. */
+export interface LiveSession {
+  readonly callId: string;
+  start(): Promise<void>;
+  stop(reason: string): Promise<void>;
+}
 
 export interface StartSessionPorts {
-  agents: AgentRegistry;
+  agents: AgentStore;
   store: CallStore;
-  sessions: Map<string, CallSession>;
+  sessions: Map<string, LiveSession>;
   instanceId: string;
-  createSession: (started: CallStarted, ctx: HandlerContext) => CallSession;
+  /** Builds the session from the agent snapshot the call will run on (later edits do not affect it). */
+  createSession: (started: CallStarted, agent: AgentDefinition, ctx: HandlerContext) => Promise<LiveSession>;
 }
 
 /** Claims a call: records it in Redis, starts its agent session, answers at once (the session runs on). */
 export async function startSessionHandler(started: CallStarted, ctx: HandlerContext, ports: StartSessionPorts): Promise<SessionClaimed> {
-  const agent = ports.agents.get(started.agentId);
-  if (!agent) throw new SwitchboardError(ErrorCodes.AGENT_NOT_FOUND, `no agent ${started.agentId}`);
   if (ports.sessions.has(started.callId)) return { callId: started.callId, instanceId: ports.instanceId };
+  const stored = await ports.agents.get(started.agentId);
+  if (!stored) throw new SwitchboardError(ErrorCodes.AGENT_NOT_FOUND, `no agent ${started.agentId}`);
+  // A gateway routing table that disagrees with the store is a configuration problem, not a reason to drop the caller.
+  if ((stored.agent.accountId ?? 'default') !== started.accountId) ctx.log.warn({ agentAccount: stored.agent.accountId, callAccount: started.accountId }, 'the call and its agent name different accounts');
   await ports.store.create({
     callId: started.callId,
     accountId: started.accountId,
@@ -29,7 +38,7 @@ export async function startSessionHandler(started: CallStarted, ctx: HandlerCont
     startedAt: started.startedAt,
     orchestrator: ports.instanceId,
   });
-  const session = ports.createSession(started, ctx);
+  const session = await ports.createSession(started, stored.agent, ctx);
   ports.sessions.set(started.callId, session);
   void session.start().catch((err: unknown) => ctx.log.error({ err }, 'session start failed'));
   return { callId: started.callId, instanceId: ports.instanceId };
