@@ -20,6 +20,10 @@ runMain(SERVICE, async () => {
   const gw = await buildApp({ config, bus, redis, agents, log, instanceId });
   const address = await gw.app.listen({ port: config.PORT, host: config.HOST });
   log.info({ address, agents: agents.list().length }, `${SERVICE} listening on ${address}`);
+  if (gw.sip) {
+    const sipPort = await gw.sip.listen(config.SIP_PORT, config.SIP_HOST);
+    log.info({ sipPort, publicAddress: gw.sip.stack.publicAddress }, `${SERVICE} SIP on udp ${config.SIP_HOST}:${sipPort}`);
+  }
   return {
     stop: async () => {
       gw.app.markDraining();

@@ -355,6 +355,32 @@ describe('Twilio media stream: ending a call', () => {
     expect(ended.filter((e) => e.callId === callId)).toHaveLength(1);
   });
 
+  // Regression: the play-out wait compared against a frame grid re-anchored ahead of `now` on every
+  // tick, so it never finished and every hang-up waited for its 5 s safety cap.
+  it('regression: a hang-up completes once the goodbye has played, not at the 5 s safety cap', async () => {
+    const { callId, caller } = await placeCall();
+    publishAgentAudio(callId, tone(400, 16000), 'bye');
+    await probe.nc.flush();
+    const t0 = performance.now();
+    await probe.request(contracts.hangup, { reason: 'test' }, { param: callId, timeoutMs: 8000 });
+    const elapsed = performance.now() - t0;
+    expect(caller.heardMs()).toBeGreaterThanOrEqual(300);
+    // 400 ms of audio plus slack; the cap would make this 5,000 ms.
+    expect(elapsed).toBeLessThan(3000);
+  });
+
+  it('tells the orchestrator when agent audio starts to play after an idle line', async () => {
+    let evts: MediaEvent[] = [];
+    const { callId, caller } = await placeCall({ beforeConnect: async (id) => void (evts = await mediaEvents(id)) });
+    const before = Date.now();
+    publishAgentAudio(callId, tone(200, 16000), 'a1');
+    await caller.waitForMark('a1');
+    await until(() => evts.some((e) => e.type === 'mark-played' && e.name === 'a1'), 'mark-played a1');
+    const started = evts.filter((e) => e.type === 'playout-started');
+    expect(started).toHaveLength(1);
+    expect(started[0]!.at).toBeGreaterThanOrEqual(before);
+  });
+
   it('a caller stop ends the call with reason caller-hangup', async () => {
     const { callId, caller } = await placeCall();
     await caller.hangup();

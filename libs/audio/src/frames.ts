@@ -43,6 +43,11 @@ export class FrameChunker {
     this.pending = new Int16Array(frameSamples);
   }
 
+  /** Samples held back, waiting for the rest of their frame (0: the next push starts a new frame). */
+  get buffered(): number {
+    return this.filled;
+  }
+
   /** Appends samples and returns every frame completed by them (possibly none). */
   push(samples: Int16Array): Int16Array[] {
     const size = this.frameSamples;

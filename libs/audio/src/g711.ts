@@ -129,3 +129,27 @@ export function alawEncode(input: Int16Array): Uint8Array {
   for (let i = 0; i < input.length; i++) out[i] = table[input[i]! & 0xffff]!;
   return out;
 }
+
+/**
+ * Decodes μ-law bytes into `out` (at least `input.length` samples), allocating nothing: for the
+ * per-frame hot path with a reused buffer. Returns the number of samples written.
+ */
+export function mulawDecodeInto(input: Uint8Array, out: Int16Array): number {
+  const n = input.length;
+  if (out.length < n) throw new RangeError(`mulawDecodeInto: output holds ${out.length} samples, input has ${n}`);
+  const table = MULAW_DECODE;
+  for (let i = 0; i < n; i++) out[i] = table[input[i]!]!;
+  return n;
+}
+
+/**
+ * Encodes PCM16 into μ-law bytes in `out` (at least `input.length` bytes), allocating nothing.
+ * Returns the number of bytes written.
+ */
+export function mulawEncodeInto(input: Int16Array, out: Uint8Array): number {
+  const n = input.length;
+  if (out.length < n) throw new RangeError(`mulawEncodeInto: output holds ${out.length} bytes, input has ${n}`);
+  const table = MULAW_ENCODE;
+  for (let i = 0; i < n; i++) out[i] = table[input[i]! & 0xffff]!;
+  return n;
+}

@@ -6,7 +6,7 @@
  * the per-frame hot path.
  */
 
-export { ALAW_SILENCE, MULAW_SILENCE, alawDecode, alawEncode, mulawDecode, mulawEncode } from './g711.ts';
+export { ALAW_SILENCE, MULAW_SILENCE, alawDecode, alawEncode, mulawDecode, mulawDecodeInto, mulawEncode, mulawEncodeInto } from './g711.ts';
 export { Resampler, resample } from './resample.ts';
 export { FRAME_MS, FrameChunker, INTERNAL_SAMPLE_RATE, bufferToPcm16, pcm16ToBuffer, samplesPerFrame } from './frames.ts';
 export { decodeWav, durationMs, encodeWav } from './wav.ts';

@@ -205,3 +205,122 @@ describe('Resampler frequency behaviour', () => {
     expect(Math.max(...out)).toBe(32767);
   });
 });
+
+/** Amplitude of the component at exactly `freq` Hz (least-squares fit of a sine and a cosine). */
+function amplitudeAt(samples: Int16Array, freq: number, rate: number): number {
+  let ss = 0, cc = 0, sc = 0, ys = 0, yc = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const w = (2 * Math.PI * freq * i) / rate;
+    const s = Math.sin(w), c = Math.cos(w), y = samples[i]!;
+    ss += s * s; cc += c * c; sc += s * c; ys += y * s; yc += y * c;
+  }
+  const det = ss * cc - sc * sc;
+  const a = (ys * cc - yc * sc) / det;
+  const b = (yc * ss - ys * sc) / det;
+  return Math.hypot(a, b);
+}
+
+/** The 47-tap half-band filter written out in full from the 12 coefficients the fast path uses. */
+function halfBandTaps(): Float64Array {
+  const half = [
+    -0.001191339556751985, 0.0024194136483232992, -0.0040252231703228735, 0.0060437487591530961, -0.0089266153245606255, 0.013066789613299889,
+    -0.018720944610163499, 0.026508318828028059, -0.038187527067063645, 0.058287987903748076, -0.10287636296915831, 0.31724699076730545,
+  ];
+  const h = new Float64Array(47);
+  half.forEach((c, i) => {
+    h[2 * i] = c;
+    h[46 - 2 * i] = c;
+  });
+  h[23] = 0.5;
+  return h;
+}
+
+/** Direct-form reference: zero-stuff (×2 gain) or not, convolve with the 47 taps, keep every output (up) or every other (down). */
+function referenceHalfBand(input: Int16Array, mode: 'up' | 'down'): Int16Array {
+  const h = halfBandTaps();
+  const x = mode === 'up' ? new Float64Array(input.length * 2) : Float64Array.from(input);
+  if (mode === 'up') input.forEach((v, i) => (x[2 * i] = 2 * v));
+  const n = mode === 'up' ? x.length : Math.ceil(input.length / 2);
+  const out = new Int16Array(n);
+  for (let m = 0; m < n; m++) {
+    const j = mode === 'up' ? m : 2 * m;
+    let acc = 0;
+    for (let t = 0; t < 47; t++) if (j - t >= 0) acc += h[t]! * x[j - t]!;
+    out[m] = Math.max(-32768, Math.min(32767, Math.round(acc)));
+  }
+  return out;
+}
+
+describe('Resampler half-band path (exact 1:2 and 2:1)', () => {
+  it.each([
+    ['up', 8000, 16000],
+    ['down', 16000, 8000],
+  ] as const)('%s: equals the 47-tap filter in direct form, sample for sample, in 20 ms frames', (mode, from, to) => {
+    const input = noise(from / 2, 12000, 4242);
+    const r = new Resampler(from, to);
+    const frames: Int16Array[] = [];
+    for (let i = 0; i < input.length; i += from / 50) frames.push(r.process(input.subarray(i, i + from / 50)));
+    const got = concat(frames);
+    const want = referenceHalfBand(input, mode);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+    expect(got.length).toBe(want.length);
+    // Summation order differs; rounding may land one step apart.
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  it('16k -> 8k keeps the telephone band (300-3400 Hz) within 0.1 dB', () => {
+    for (let f = 300; f <= 3400; f += 100) {
+      const out = trim(resample(sine(f, 16000, 16000), 16000, 8000), 8000);
+      expect(Math.abs(20 * Math.log10(amplitudeAt(out, f, 8000) / 10000))).toBeLessThan(0.1);
+    }
+  });
+
+  it('16k -> 8k suppresses every tone from 4.5 kHz to 7.9 kHz by at least 50 dB (anti-aliasing)', () => {
+    let worst = -Infinity;
+    for (let f = 4500; f <= 7900; f += 50) {
+      // What lands in the 8 kHz output is the alias at |8000 - f|; measure all of it.
+      const out = trim(resample(sine(f, 16000, 16000), 16000, 8000), 8000);
+      worst = Math.max(worst, 20 * Math.log10(rms(out) / (10000 / Math.SQRT2)));
+    }
+    expect(worst).toBeLessThan(-50);
+  });
+
+  it('8k -> 16k keeps 300-3400 Hz within 0.1 dB and rejects each image (8 kHz - f) by at least 50 dB', () => {
+    let worstImage = -Infinity;
+    for (let f = 300; f <= 3500; f += 50) {
+      const out = trim(resample(sine(f, 8000, 8000), 8000, 16000), 16000);
+      const level = amplitudeAt(out, f, 16000);
+      if (f <= 3400) expect(Math.abs(20 * Math.log10(level / 10000))).toBeLessThan(0.1);
+      worstImage = Math.max(worstImage, 20 * Math.log10(amplitudeAt(out, 8000 - f, 16000) / level));
+    }
+    expect(worstImage).toBeLessThan(-50);
+  });
+
+  it('also serves other exact 2:1 pairs (24 kHz -> 12 kHz) with the same relative band edges', () => {
+    const passed = trim(resample(sine(3000, 24000, 24000), 24000, 12000), 12000);
+    expect(Math.abs(20 * Math.log10(amplitudeAt(passed, 3000, 12000) / 10000))).toBeLessThan(0.1);
+    const stopped = trim(resample(sine(9000, 24000, 24000), 24000, 12000), 12000);
+    expect(20 * Math.log10(rms(stopped) / (10000 / Math.SQRT2))).toBeLessThan(-50);
+  });
+});
+
+describe('Resampler.processInto', () => {
+  it.each(RATE_PAIRS)('%i -> %i writes what process returns, into the caller\'s buffer', (from, to) => {
+    const input = noise(from / 10, 8000, 5);
+    const a = new Resampler(from, to);
+    const b = new Resampler(from, to);
+    const out = new Int16Array(4096);
+    for (let i = 0; i < input.length; i += 97) {
+      const chunk = input.subarray(i, i + 97);
+      const expected = a.process(chunk);
+      expect(b.outputLength(chunk.length)).toBe(expected.length);
+      const n = b.processInto(chunk, out);
+      expect(out.subarray(0, n)).toEqual(expected);
+    }
+  });
+
+  it('refuses an output buffer that is too small', () => {
+    expect(() => new Resampler(8000, 16000).processInto(new Int16Array(160), new Int16Array(319))).toThrow(RangeError);
+  });
+});

@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription, type Msg } from '@nats-io/nats-core';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Span, type Context } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import {
@@ -44,6 +44,21 @@ export interface SubscribeOptions extends RouteOptions {
 
 export interface RequestOptions extends RouteOptions {
   timeoutMs?: number;
+}
+
+export interface DurablePublishOptions extends RouteOptions {
+  /** JetStream message id: a second publish with the same id inside the duplicate window is not stored again. */
+  msgId?: string;
+  /** How long to wait for the stream's ack (ms, default 5000). */
+  timeoutMs?: number;
+}
+
+/** The stream's acknowledgement of a durable publish. */
+export interface DurableAck {
+  stream: string;
+  seq: number;
+  /** The stream already held a message with this `msgId`. */
+  duplicate: boolean;
 }
 
 export interface BusOptions {
@@ -91,6 +106,7 @@ export class Bus {
   private readonly subs = new Set<Subscription>();
   /** Messages that failed validation on receipt. */
   invalidMessages = 0;
+  private js: JetStreamClient | undefined;
 
   private constructor(nc: NatsConnection, log: Logger) {
     this.nc = nc;
@@ -144,6 +160,36 @@ export class Bus {
     const span = tracer.startSpan(`${subject} publish`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, ...(opts.callId ? { 'switchboard.call_id': opts.callId } : {}) } });
     try {
       this.nc.publish(subject, encoder.encode(JSON.stringify(payload)), { headers: this.headersFor(contract, opts, trace.setSpan(context.active(), span)) });
+    } finally {
+      span.end();
+    }
+  }
+
+  /**
+   * An event that must survive a consumer's restart: published through JetStream and resolved once
+   * the stream that captures the subject has stored it. Same validation, trace context and call-id
+   * header as {@link publish}; core subscribers receive it as usual. `msgId` lets the stream drop a
+   * second publication of the same event inside its duplicate window (`duplicate` in the result).
+   * Rejects with BUS_NO_RESPONDERS when no stream captures the subject, BUS_TIMEOUT without an ack.
+   */
+  async publishDurable<T>(contract: EventContract<T>, payload: T, opts: DurablePublishOptions = {}): Promise<DurableAck> {
+    const subject = subjectOf(contract, opts);
+    assertValid(contract.schema as object, payload, `publish ${subject}`);
+    const span = tracer.startSpan(`${subject} publish`, { kind: SpanKind.PRODUCER, attributes: { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'switchboard.durable': true, ...(opts.callId ? { 'switchboard.call_id': opts.callId } : {}) } });
+    const timeout = opts.timeoutMs ?? 5000;
+    try {
+      this.js ??= jetstream(this.nc);
+      const ack = await this.js.publish(subject, encoder.encode(JSON.stringify(payload)), {
+        headers: this.headersFor(contract, opts, trace.setSpan(context.active(), span)),
+        timeout,
+        ...(opts.msgId ? { msgID: opts.msgId } : {}),
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      // No stream listens on the subject (or JetStream is off): the request had no responders.
+      if ((err as Error)?.name === 'JetStreamNotEnabled') throw new SwitchboardError(ErrorCodes.BUS_NO_RESPONDERS, `no JetStream stream stores ${subject}`, { cause: err });
+      throw mapRequestError(err, subject, timeout);
     } finally {
       span.end();
     }

@@ -6,6 +6,8 @@ export interface StreamClaims {
   agentId: string;
   accountId: string;
   exp: number;
+  /** `outbound` for a call placed by `cmd.media-gateway.dial` (its dial record holds the variables); absent: inbound. */
+  direction?: 'inbound' | 'outbound';
 }
 
 /** `<base64url(claims)>.<base64url(hmac-sha256)>` — short-lived proof that a stream was set up by our webhook. */

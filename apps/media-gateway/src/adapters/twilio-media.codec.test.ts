@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTwilioFrame, twilioOut } from './twilio-media.codec.ts';
+import { TwilioMediaEncoder, isBase64, parseTwilioFrame, twilioOut } from './twilio-media.codec.ts';
 import type { TwilioInbound } from './twilio-media.codec.ts';
 
 const STREAM = 'MZ18ad3ab5a668481ce02b83e7395059f0';
@@ -138,5 +138,63 @@ describe('twilioOut: outbound messages exactly as Twilio expects them', () => {
 
   it('what twilioOut writes for a mark parses back as the same mark', () => {
     expect(parseTwilioFrame(twilioOut.mark(STREAM, 'm'))).toEqual({ ok: true, msg: { event: 'mark', streamSid: STREAM, mark: { name: 'm' } } });
+  });
+});
+
+describe('TwilioMediaEncoder', () => {
+  const frame = Int16Array.from({ length: 160 }, (_, i) => Math.round(9000 * Math.sin(i / 4)));
+
+  it('builds the same JSON as twilioOut.media, for speech and for silence', async () => {
+    const { mulawEncode } = await import('@switchboard/audio');
+    const enc = new TwilioMediaEncoder(STREAM);
+    expect(enc.media(frame)).toBe(twilioOut.media(STREAM, mulawEncode(frame)));
+    const silent = new Int16Array(160);
+    expect(enc.media(silent)).toBe(twilioOut.media(STREAM, mulawEncode(silent)));
+    expect(enc.media(silent)).toBe(enc.media(silent));
+  });
+
+  it('frames it exactly as ws frames a server text message (RFC 6455, unmasked)', async () => {
+    const { Sender } = (await import('ws')) as unknown as { Sender: { frame(data: Buffer, o: Record<string, unknown>): Buffer[] } };
+    const enc = new TwilioMediaEncoder(STREAM);
+    const json = Buffer.from(enc.media(frame));
+    const expected = Buffer.concat(Sender.frame(json, { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
+    expect(enc.mediaFrame(frame)).toEqual(expected);
+    // A media message is longer than 125 bytes: the 16-bit extended length form (126) is the one exercised.
+    expect(expected[1]).toBe(126);
+  });
+});
+
+describe('isBase64', () => {
+  it.each<[string, boolean]>([
+    ['/w==', true],
+    ['//8=', true],
+    ['////', true],
+    [SILENCE_B64, true],
+    ['', false],
+    ['/w=', false],
+    ['/===', false],
+    ['=w==', false],
+    ['/w=a', false],
+    ['ab-_', false],
+    ['ab c', false],
+    ['abcé', false],
+    ['%%%%', false],
+  ])('%j → %s', (s, ok) => {
+    expect(isBase64(s)).toBe(ok);
+  });
+
+  it('agrees with the strict regular expression on random strings', () => {
+    const re = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
+    const alphabet = 'AZaz09+/=-_ %';
+    let seed = 7;
+    for (let n = 0; n < 5000; n++) {
+      let s = '';
+      const len = (n % 9) + 1;
+      for (let i = 0; i < len; i++) {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        s += alphabet[seed % alphabet.length];
+      }
+      expect(isBase64(s)).toBe(re.test(s));
+    }
   });
 });

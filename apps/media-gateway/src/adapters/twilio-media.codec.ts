@@ -1,3 +1,5 @@
+import { MULAW_SILENCE, mulawEncodeInto } from '@switchboard/audio';
+
 /**
  * Twilio Media Streams messages (see shared/reference/protocols.md §2), parsed strictly: a frame that
  * does not have the documented shape is rejected with a reason, never half-used.
@@ -18,8 +20,25 @@ export type ParseResult = { ok: true; msg: TwilioInbound } | { ok: false; reason
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStr = (v: unknown): v is string => typeof v === 'string';
-/** Non-empty standard base64 whose length is a multiple of 4. */
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$/;
+/** 1 for the 64 characters of standard base64 (A-Z a-z 0-9 + /). */
+const BASE64_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') BASE64_CHAR[c.charCodeAt(0)] = 1;
+
+/**
+ * Non-empty standard base64 whose length is a multiple of 4, with `=` padding only at the end (at
+ * most two). A table lookup per character: this runs on every media frame.
+ */
+export function isBase64(s: string): boolean {
+  const len = s.length;
+  if (len === 0 || len % 4 !== 0) return false;
+  const pad = s.charCodeAt(len - 1) === 61 ? (s.charCodeAt(len - 2) === 61 ? 2 : 1) : 0;
+  const end = len - pad;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || BASE64_CHAR[c] === 0) return false;
+  }
+  return true;
+}
 
 export function parseTwilioFrame(data: string): ParseResult {
   let m: unknown;
@@ -55,7 +74,7 @@ export function parseTwilioFrame(data: string): ParseResult {
     }
     case 'media': {
       const md = m.media;
-      if (!isStr(m.streamSid) || !isObj(md) || !isStr(md.payload) || !BASE64.test(md.payload)) return { ok: false, reason: 'media without streamSid or base64 payload' };
+      if (!isStr(m.streamSid) || !isObj(md) || !isStr(md.payload) || !isBase64(md.payload)) return { ok: false, reason: 'media without streamSid or base64 payload' };
       return { ok: true, msg: { event: 'media', streamSid: m.streamSid, media: { payload: md.payload, ...(isStr(md.track) ? { track: md.track } : {}), ...(isStr(md.chunk) ? { chunk: md.chunk } : {}), ...(isStr(md.timestamp) ? { timestamp: md.timestamp } : {}) } } };
     }
     case 'dtmf': {
@@ -82,3 +101,71 @@ export const twilioOut = {
   mark: (streamSid: string, name: string) => JSON.stringify({ event: 'mark', streamSid, mark: { name } }),
   clear: (streamSid: string) => JSON.stringify({ event: 'clear', streamSid }),
 };
+
+/**
+ * The outbound `media` message of one stream, built for the per-frame hot path: μ-law into a reused
+ * buffer, base64, and the JSON by concatenation around a prefix computed once per stream (the same
+ * bytes `twilioOut.media` produces). An all-zero frame (padding, silence) reuses one precomputed
+ * payload. `mediaFrame` returns the message already framed as an unmasked WebSocket text frame
+ * (RFC 6455 §5.2), so it leaves in one socket write.
+ */
+export class TwilioMediaEncoder {
+  private readonly prefix: string;
+  private readonly prefixBytes: Buffer;
+  private readonly ulaw = Buffer.allocUnsafe(160);
+  private silence: { samples: number; payload: string } | undefined;
+
+  constructor(streamSid: string) {
+    this.prefix = `{"event":"media","streamSid":${JSON.stringify(streamSid)},"media":{"payload":"`;
+    this.prefixBytes = Buffer.from(this.prefix, 'utf8');
+  }
+
+  /** The base64 μ-law payload of one frame. */
+  payload(frame: Int16Array): string {
+    const n = frame.length;
+    let zero = true;
+    for (let i = 0; i < n; i++) {
+      if (frame[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (zero) {
+      if (this.silence?.samples !== n) this.silence = { samples: n, payload: Buffer.alloc(n, MULAW_SILENCE).toString('base64') };
+      return this.silence.payload;
+    }
+    const buf = n <= this.ulaw.length ? this.ulaw : Buffer.allocUnsafe(n);
+    mulawEncodeInto(frame, buf);
+    return buf.toString('base64', 0, n);
+  }
+
+  /** The `media` message as JSON text. */
+  media(frame: Int16Array): string {
+    return `${this.prefix}${this.payload(frame)}"}}`;
+  }
+
+  /** The `media` message as a complete server-to-client WebSocket text frame (FIN, opcode 1, unmasked). */
+  mediaFrame(frame: Int16Array): Buffer {
+    const payload = this.payload(frame);
+    const length = this.prefixBytes.length + payload.length + 3;
+    const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+    const out = Buffer.allocUnsafe(header + length);
+    out[0] = 0x81;
+    if (header === 2) out[1] = length;
+    else if (header === 4) {
+      out[1] = 126;
+      out.writeUInt16BE(length, 2);
+    } else {
+      out[1] = 127;
+      out.writeUInt32BE(0, 2);
+      out.writeUInt32BE(length, 6);
+    }
+    this.prefixBytes.copy(out, header);
+    // Base64 and the closing characters are ASCII: one byte per character.
+    const at = header + this.prefixBytes.length + out.write(payload, header + this.prefixBytes.length, 'latin1');
+    out[at] = 0x22; // "
+    out[at + 1] = 0x7d; // }
+    out[at + 2] = 0x7d; // }
+    return out;
+  }
+}

@@ -1,33 +1,68 @@
 import type { FastifyInstance } from 'fastify';
+import { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import twilio from 'twilio';
 import type { Logger } from 'pino';
-import { mulawDecode, mulawEncode } from '@switchboard/audio';
-import { contracts, SwitchboardError, type CallStarted } from '@switchboard/contracts';
-import type { Bus } from '@switchboard/bus';
-import { parseTwilioFrame, twilioOut } from '../adapters/twilio-media.codec.ts';
-import { verifyStreamToken } from '../adapters/stream-token.ts';
-import { CallLeg, type CarrierSink } from '../calls/call-leg.ts';
-import type { Pacer } from '../calls/pacer.ts';
+import { mulawDecodeInto } from '@switchboard/audio';
+import type { CallStarted } from '@switchboard/contracts';
+import { parseTwilioFrame, twilioOut, TwilioMediaEncoder } from '../adapters/twilio-media.codec.ts';
+import { verifyStreamToken, type StreamClaims } from '../adapters/stream-token.ts';
+import type { TwilioRest } from '../adapters/twilio-rest.ts';
+import type { CallLeg, CarrierSink } from '../calls/call-leg.ts';
+import type { CallState, DialRecord } from '../calls/call-state.ts';
+import { openLeg, type LegContext } from '../calls/open-leg.ts';
 import type { GatewayConfig } from '../config.ts';
 
 export interface TwilioStreamDeps {
   config: GatewayConfig;
-  bus: Bus;
-  pacer: Pacer;
-  legs: Map<string, CallLeg>;
+  legs: LegContext;
+  state: CallState;
+  /** Twilio REST client: hang-up and transfer of live calls. Absent: closing the stream ends the call; no transfer. */
+  rest?: TwilioRest | undefined;
   instanceId: string;
   /** Counters for malformed input, read by tests and metrics. */
   stats: { badFrames: number; rejectedStreams: number };
 }
 
+/** Most bytes a media payload may decode to (Twilio sends 160 per 20 ms; allow bursts of up to 1 s). */
+const MAX_MEDIA_BYTES = 8000;
+const MAX_MEDIA_B64 = Math.floor(MAX_MEDIA_BYTES / 3) * 4;
+
+/**
+ * The TCP socket under a server WebSocket, when frames may be written to it directly: no extension
+ * (permessage-deflate) was negotiated, so ws writes each frame straight through without queueing or
+ * transforming it, and a frame written here keeps its place among ws's own sends. Undefined when that
+ * does not hold (then every frame goes through `ws.send`).
+ */
+function rawSocket(ws: WebSocket): Writable | undefined {
+  const socket = (ws as unknown as { _socket?: unknown })._socket;
+  return ws.extensions === '' && socket instanceof Writable ? socket : undefined;
+}
+
 class TwilioSink implements CarrierSink {
+  private readonly encoder: TwilioMediaEncoder;
+  /** Media frames go out pre-framed in one write each (ws.send would cork, write header and body, uncork: a writev per frame). */
+  private readonly raw: Writable | undefined;
+  hangup?: () => Promise<void>;
+  transfer?: (destination: string) => Promise<void>;
+
   constructor(
     private readonly socket: WebSocket,
     private readonly streamSid: string,
-  ) {}
+    rest: TwilioRest | undefined,
+    callSid: string,
+  ) {
+    this.encoder = new TwilioMediaEncoder(streamSid);
+    this.raw = rawSocket(socket);
+    if (rest) {
+      this.hangup = async () => void (await rest.hangup(callSid));
+      this.transfer = (destination: string) => rest.transfer(callSid, destination);
+    }
+  }
   sendAudio(frame: Int16Array): void {
-    if (this.socket.readyState === this.socket.OPEN) this.socket.send(twilioOut.media(this.streamSid, mulawEncode(frame)));
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.raw) this.raw.write(this.encoder.mediaFrame(frame));
+    else this.socket.send(this.encoder.media(frame));
   }
   sendMark(name: string): void {
     if (this.socket.readyState === this.socket.OPEN) this.socket.send(twilioOut.mark(this.streamSid, name));
@@ -40,26 +75,9 @@ class TwilioSink implements CarrierSink {
   }
 }
 
-/** Asks an orchestrator to claim the call, retrying briefly while none answers. */
-async function claim(bus: Bus, started: CallStarted, log: Logger): Promise<boolean> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    try {
-      const r = await bus.request(contracts.startSession, started, { callId: started.callId, timeoutMs: 3000 });
-      log.info({ orchestrator: r.instanceId }, 'call claimed');
-      return true;
-    } catch (err) {
-      const retryable = err instanceof SwitchboardError && err.retryable;
-      log.warn({ attempt, code: (err as SwitchboardError).code }, 'no orchestrator claimed the call');
-      if (!retryable) return false;
-      await new Promise((r) => setTimeout(r, 200 * attempt));
-    }
-  }
-  return false;
-}
-
 /** WebSocket `/twilio/stream`: one Twilio Media Stream per connection, strict about every frame. */
 export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStreamDeps): Promise<void> {
-  const { config, bus, pacer, legs, stats } = deps;
+  const { config, state, stats } = deps;
 
   app.get(
     '/twilio/stream',
@@ -79,8 +97,16 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
     (socket, req) => {
       let leg: CallLeg | undefined;
       let streamSid: string | undefined;
+      /** Between a valid outbound `start` and the leg: the dial record is being read from Redis. */
+      let starting = false;
+      /** Twilio sent `stop` while the leg was starting: the call ends as soon as it has started. */
+      let stoppedWhileStarting = false;
+      let closed = false;
       let bad = 0;
       let log: Logger = req.log as unknown as Logger;
+      // Per-stream scratch for decoding: a media frame allocates nothing but its 16 kHz output.
+      const ulaw = Buffer.allocUnsafe(MAX_MEDIA_BYTES);
+      const pcm = new Int16Array(MAX_MEDIA_BYTES);
 
       const badFrame = (reason: string) => {
         stats.badFrames++;
@@ -92,6 +118,28 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
         }
       };
 
+      const begin = (claims: StreamClaims, p: Record<string, string>, callSid: string, sid: string, dial: DialRecord | undefined) => {
+        starting = false;
+        if (closed) return;
+        const outbound = claims.direction === 'outbound' || (!claims.direction && p.direction === 'outbound');
+        const started: CallStarted = {
+          callId: claims.callId,
+          accountId: claims.accountId,
+          agentId: claims.agentId,
+          direction: outbound ? 'outbound' : 'inbound',
+          carrier: 'twilio',
+          from: dial?.from ?? p.from ?? '',
+          to: dial?.to ?? p.to ?? '',
+          carrierCallId: callSid,
+          startedAt: new Date().toISOString(),
+          gatewayInstance: deps.instanceId,
+          ...(dial && Object.keys(dial.variables).length ? { variables: dial.variables } : {}),
+        };
+        void Promise.all([state.mark(started.callId, 'streamed'), state.mapCarrierCall(callSid, started.callId)]).catch((err: unknown) => log.warn({ err }, 'could not record the stream in Redis'));
+        leg = openLeg(deps.legs, started, new TwilioSink(socket, sid, deps.rest, callSid), log);
+        if (stoppedWhileStarting) leg.end('caller-hangup');
+      };
+
       socket.on('message', (data, isBinary) => {
         if (isBinary) return badFrame('binary frame');
         const parsed = parseTwilioFrame(data.toString());
@@ -99,7 +147,7 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
         const msg = parsed.msg;
         if (msg.event === 'connected') return;
         if (msg.event === 'start') {
-          if (leg) return badFrame('second start');
+          if (leg || starting) return badFrame('second start');
           const p = msg.start.customParameters;
           const claims = verifyStreamToken(p.token, config.STREAM_TOKEN_SECRET);
           if (!claims) {
@@ -110,33 +158,38 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
           }
           streamSid = msg.start.streamSid;
           log = log.child({ call_id: claims.callId });
-          const started: CallStarted = {
-            callId: claims.callId,
-            accountId: claims.accountId,
-            agentId: claims.agentId,
-            direction: p.direction === 'outbound' ? 'outbound' : 'inbound',
-            carrier: 'twilio',
-            from: p.from ?? '',
-            to: p.to ?? '',
-            carrierCallId: msg.start.callSid,
-            startedAt: new Date().toISOString(),
-            gatewayInstance: deps.instanceId,
-          };
-          const current = new CallLeg(started, bus, new TwilioSink(socket, streamSid), pacer, log, config.OUTBOUND_LEAD_MS, (l) => legs.delete(l.callId));
-          leg = current;
-          legs.set(started.callId, current);
-          current.attach();
-          bus.publish(contracts.callStarted, started, { callId: started.callId });
-          void claim(bus, started, log).then((ok) => {
-            if (!ok) current.end('error');
-          });
+          const { callSid } = msg.start;
+          const sid = streamSid;
+          if (claims.direction !== 'outbound') return begin(claims, p, callSid, sid, undefined);
+          // An outbound call: its variables wait in the dial record.
+          starting = true;
+          void state.getDial(claims.callId).then(
+            (dial) => {
+              if (!dial) log.warn('no dial record for the outbound call: starting it without its variables');
+              begin(claims, p, callSid, sid, dial);
+            },
+            (err: unknown) => {
+              log.error({ err }, 'could not read the dial record: starting the call without its variables');
+              begin(claims, p, callSid, sid, undefined);
+            },
+          );
           return;
         }
-        if (!leg || msg.streamSid !== streamSid) return badFrame(leg ? 'wrong streamSid' : `${msg.event} before start`);
+        if (msg.streamSid !== streamSid || (!leg && !starting)) return badFrame(leg || starting ? 'wrong streamSid' : `${msg.event} before start`);
+        // Frames during the one Redis read of an outbound start are dropped (a few ms of line noise).
+        if (!leg) {
+          if (msg.event === 'stop') stoppedWhileStarting = true;
+          return;
+        }
         switch (msg.event) {
-          case 'media':
-            leg.onCallerAudio(mulawDecode(Buffer.from(msg.media.payload, 'base64')));
+          case 'media': {
+            // The codec has checked the payload is base64; its decoded size is known from its length.
+            if (msg.media.payload.length > MAX_MEDIA_B64) return badFrame('media payload over 1 s');
+            const n = ulaw.write(msg.media.payload, 'base64');
+            mulawDecodeInto(ulaw.subarray(0, n), pcm);
+            leg.onCallerAudio(pcm.subarray(0, n));
             return;
+          }
           case 'mark':
             leg.onMarkPlayed(msg.mark.name);
             return;
@@ -148,7 +201,10 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
             return;
         }
       });
-      socket.on('close', () => leg?.end('stream-closed'));
+      socket.on('close', () => {
+        closed = true;
+        leg?.end('stream-closed');
+      });
       socket.on('error', (err) => log.warn({ err }, 'stream socket error'));
     },
   );

@@ -1,19 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import twilio from 'twilio';
-import { randomBytes } from 'node:crypto';
 import type { AgentRegistry } from '@switchboard/agents';
 import { signStreamToken } from '../adapters/stream-token.ts';
+import type { CallState } from '../calls/call-state.ts';
+import { newCallId } from '../calls/call-id.ts';
+import { CALL_ID_PARAM } from '../adapters/twilio-outbound.ts';
 import type { GatewayConfig } from '../config.ts';
 
 export interface TwilioVoiceDeps {
   config: GatewayConfig;
   agents: AgentRegistry;
+  state: CallState;
 }
 
-/** `call_` + 20 base32-ish chars: safe as a NATS subject token and a Redis key. */
-export function newCallId(): string {
-  return `call_${randomBytes(12).toString('base64url').replace(/[-_]/g, 'x')}`;
-}
+const CALL_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** ws(s):// URL of the stream endpoint, derived from the public URL Twilio reaches us on. */
 export function streamUrlFor(publicUrl: string): string {
@@ -43,30 +43,65 @@ export function checkTwilioSignature(config: GatewayConfig, req: FastifyRequest,
   return true;
 }
 
-/** Twilio voice webhook: route the dialled number to an agent and connect a bidirectional Media Stream. */
+/**
+ * Twilio voice webhook. Inbound: route the dialled number to an agent. Outbound (a call this gateway
+ * dialled, `?callId=` on the URL): the agent and identity come from the dial record. Either way the
+ * answer is a bidirectional `<Connect><Stream>` whose `<Parameter>`s carry the call's identity and a
+ * short-lived signed token; a call that cannot be routed hears a polite message, never a 500.
+ */
 export async function twilioVoiceRoutes(app: FastifyInstance, deps: TwilioVoiceDeps): Promise<void> {
-  const { config, agents } = deps;
+  const { config, agents, state } = deps;
+
+  const refuse = (reply: FastifyReply, message: string) => {
+    const response = new twilio.twiml.VoiceResponse();
+    response.say(message);
+    response.hangup();
+    return reply.type('text/xml').send(response.toString());
+  };
 
   app.post('/twilio/voice', async (req, reply) => {
     const params = (req.body ?? {}) as Record<string, string>;
     if (!checkTwilioSignature(config, req, reply, params)) return reply;
+    const dialled = (req.query as Record<string, string | undefined>)[CALL_ID_PARAM];
+    if (dialled !== undefined) return answerDialled(req, reply, dialled, params);
     const to = params.To ?? params.Called ?? '';
     const from = params.From ?? params.Caller ?? '';
-    const response = new twilio.twiml.VoiceResponse();
     const agent = agents.forNumber(to);
     if (!agent) {
       req.log.warn({ to }, 'no agent routes this number');
-      response.say('Sorry, this number is not in service. Goodbye.');
-      response.hangup();
-      return reply.type('text/xml').send(response.toString());
+      return refuse(reply, 'Sorry, this number is not in service. Goodbye.');
     }
     const callId = newCallId();
     const accountId = agent.accountId ?? 'default';
-    const token = signStreamToken({ callId, agentId: agent.id, accountId, exp: Math.floor(Date.now() / 1000) + config.STREAM_TOKEN_TTL_S }, config.STREAM_TOKEN_SECRET);
-    const stream = response.connect().stream({ url: streamUrlFor(config.PUBLIC_URL) });
-    const parameters: Record<string, string> = { callId, agentId: agent.id, accountId, from, to, direction: params.Direction?.startsWith('outbound') ? 'outbound' : 'inbound', token };
-    for (const [name, value] of Object.entries(parameters)) stream.parameter({ name, value });
+    const direction = params.Direction?.startsWith('outbound') ? 'outbound' : 'inbound';
     req.log.info({ call_id: callId, agent: agent.id, callSid: params.CallSid }, 'incoming call routed');
-    return reply.type('text/xml').send(response.toString());
+    return connectStream(reply, { callId, agentId: agent.id, accountId, from, to, direction }, false);
   });
+
+  /** The callee of a dialled call picked up: connect the stream of the call the dial request set up. */
+  async function answerDialled(req: FastifyRequest, reply: FastifyReply, callId: string, params: Record<string, string>) {
+    const dial = CALL_ID_RE.test(callId) ? await state.getDial(callId).catch((err: unknown) => void req.log.error({ err, call_id: callId }, 'could not read the dial record')) : undefined;
+    const agent = dial ? agents.get(dial.agentId) : undefined;
+    if (!dial || !agent) {
+      req.log.warn({ call_id: callId, callSid: params.CallSid, dial: Boolean(dial) }, dial ? 'the agent of a dialled call is gone' : 'no dial record for an answered outbound call');
+      if (dial) void state.updateDial(callId, { refused: true }).catch(() => undefined);
+      return refuse(reply, 'Sorry, this call cannot be connected right now. Goodbye.');
+    }
+    if (params.CallSid) void state.mapCarrierCall(params.CallSid, callId).catch(() => undefined);
+    req.log.info({ call_id: callId, agent: agent.id, callSid: params.CallSid }, 'dialled call answered');
+    return connectStream(reply, { callId, agentId: dial.agentId, accountId: dial.accountId, from: dial.from, to: dial.to, direction: 'outbound' }, true);
+  }
+
+  /** `dialled`: the token says so, and the stream reads the call's variables from its dial record. */
+  function connectStream(reply: FastifyReply, call: { callId: string; agentId: string; accountId: string; from: string; to: string; direction: 'inbound' | 'outbound' }, dialled: boolean) {
+    const response = new twilio.twiml.VoiceResponse();
+    const token = signStreamToken(
+      { callId: call.callId, agentId: call.agentId, accountId: call.accountId, exp: Math.floor(Date.now() / 1000) + config.STREAM_TOKEN_TTL_S, ...(dialled ? { direction: 'outbound' as const } : {}) },
+      config.STREAM_TOKEN_SECRET,
+    );
+    const stream = response.connect().stream({ url: streamUrlFor(config.PUBLIC_URL) });
+    const parameters: Record<string, string> = { callId: call.callId, agentId: call.agentId, accountId: call.accountId, from: call.from, to: call.to, direction: call.direction, token };
+    for (const [name, value] of Object.entries(parameters)) stream.parameter({ name, value });
+    return reply.type('text/xml').send(response.toString());
+  }
 }
