@@ -22,11 +22,24 @@ export function runMain(service: string, start: () => Promise<Running>, getLog: 
       process.exit(0);
     } catch (err) {
       getLog()?.error({ err }, 'drain failed');
+      process.stderr.write(`${service}: drain failed: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exit(1);
     }
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // A promise nobody awaited must not take down every live call in the process: log it loudly and
+  // go on. An uncaught exception leaves state unknown, so it is logged and the process exits 1.
+  process.on('unhandledRejection', (reason) => {
+    const log = getLog();
+    if (log) log.error({ err: reason }, 'unhandled promise rejection (the process goes on)');
+    else process.stderr.write(`${service}: unhandled promise rejection: ${String((reason as Error)?.stack ?? reason)}\n`);
+  });
+  process.on('uncaughtException', (err) => {
+    getLog()?.fatal({ err }, 'uncaught exception');
+    process.stderr.write(`${service}: uncaught exception: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
   start().then(
     (r) => {
       running = r;

@@ -135,6 +135,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const [code] = (await exited) as [number | null];
         clearTimeout(t);
         codes[p.name] = code;
+        // A failed drain says why in its last lines; show them where the test's assertion fails.
+        if (code !== 0) process.stderr.write(`--- ${p.name} exited ${code} on SIGTERM; its last output:\n${p.output.join('').split('\n').slice(-25).join('\n')}\n`);
       }),
     );
     return codes;
