@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { RequestFilteringHttpAgent, RequestFilteringHttpsAgent } from 'request-filtering-agent';
@@ -22,6 +23,8 @@ export class SafeFetchError extends Error {
     message: string,
     /** Whether the same request may succeed later (network failures and timeouts). */
     readonly retryable: boolean,
+    /** The host of the hop that failed (after redirects, it may differ from the first URL's). */
+    readonly host?: string,
   ) {
     super(message);
   }
@@ -101,7 +104,7 @@ function parseUrl(raw: string | URL): URL {
 function classify(err: unknown, url: URL, signal: AbortSignal, timedOut: () => boolean): SafeFetchError {
   if (err instanceof SafeFetchError) return err;
   const message = (err as Error)?.message ?? String(err);
-  if (/is not allowed/.test(message)) return new SafeFetchError('blocked', `${url.host} is not reachable from here (private, loopback, link-local or reserved address)`, false);
+  if (/is not allowed/.test(message)) return new SafeFetchError('blocked', `${url.host} is not reachable from here (private, loopback, link-local or reserved address)`, false, url.host);
   if (timedOut()) return new SafeFetchError('timeout', `${url.host} did not answer in time`, true);
   if (signal.aborted) return new SafeFetchError('aborted', 'request aborted', false);
   const code = (err as NodeJS.ErrnoException)?.code;
@@ -179,6 +182,8 @@ export async function safeFetch(input: string | URL, opts: SafeFetchOptions = {}
   let method = (opts.method ?? 'GET').toUpperCase();
   let body: Uint8Array | undefined = typeof opts.body === 'string' ? Buffer.from(opts.body) : opts.body;
   let headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  // The active W3C trace context (traceparent) goes to the external server, so its work joins the call's trace.
+  propagation.inject(context.active(), headers);
   try {
     for (let redirects = 0; ; redirects++) {
       const outgoing: OutgoingHttpHeaders = { ...headers, ...(body ? { 'content-length': String(body.length) } : {}) };

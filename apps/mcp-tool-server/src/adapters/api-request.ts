@@ -70,7 +70,7 @@ export class ApiRequester {
         case 'invalid-url':
           throw new SwitchboardError(ErrorCodes.URL_NOT_ALLOWED, err.message.charAt(0).toUpperCase() + err.message.slice(1));
         case 'blocked':
-          throw new SwitchboardError(ErrorCodes.URL_NOT_ALLOWED, `Requests to ${host} are not allowed: it is a private, loopback or link-local address`);
+          throw new SwitchboardError(ErrorCodes.URL_NOT_ALLOWED, `Requests to ${err.host ?? host} are not allowed: it is a private, loopback or link-local address`);
         case 'timeout':
           throw new SwitchboardError(ErrorCodes.TOOL_TIMEOUT, `The API did not answer within ${timeoutMs} ms`);
         case 'too-many-redirects':
