@@ -8,7 +8,7 @@ import { createHttp } from '@switchboard/runtime';
 import { providersFor, type AgentProviders } from './adapters/providers.ts';
 import type { VadFactory } from './adapters/silero-vad.ts';
 import type { WebhookOptions } from './adapters/webhook-tool.ts';
-import { AgentStore } from './agents/agent-store.ts';
+import { AgentStore } from '@switchboard/agents';
 import { CallSession } from './session/call-session.ts';
 import { SessionState } from './session/session-state.ts';
 import { startSessionHandler, type LiveSession } from './handlers/start-session.handler.ts';
@@ -18,6 +18,7 @@ import { agentRoutes } from './http/agents.route.ts';
 import { callRoutes } from './http/calls.route.ts';
 import type { ChatDeps } from './conversation/chat-session.ts';
 import type { OrchestratorConfig } from './config.ts';
+import { observeCallsActive } from './session/metrics.ts';
 
 export interface OrchestratorDeps {
   config: OrchestratorConfig;
@@ -55,6 +56,7 @@ export async function buildApp(deps: OrchestratorDeps): Promise<Orchestrator> {
   await agents.seed(deps.fileAgents);
   const providers = deps.providers ?? ((agent: AgentDefinition) => providersFor(agent, config));
   const sessions = new Map<string, LiveSession>();
+  observeCallsActive(() => sessions.size);
   const webhook: WebhookOptions = { timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE };
   const app = createHttp(log, [
     { name: 'nats', check: () => bus.ping() },

@@ -1,10 +1,11 @@
+import { metrics } from '@opentelemetry/api';
 import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Redis } from 'ioredis';
 import { contracts, CALL_EVENTS_STREAM } from '@switchboard/contracts';
 import type { Bus } from '@switchboard/bus';
-import type { AgentRegistry } from '@switchboard/agents';
+import { AgentDirectory, AgentStore, type AgentRegistry } from '@switchboard/agents';
 import { createHttp } from '@switchboard/runtime';
 import { twilioVoiceRoutes } from './http/twilio-voice.route.ts';
 import { twilioStreamRoutes } from './http/twilio-stream.route.ts';
@@ -27,6 +28,7 @@ export interface GatewayDeps {
   config: GatewayConfig;
   bus: Bus;
   redis: Redis;
+  /** This process's agent files; agents created over the orchestrator's API are read from Redis too. */
   agents: AgentRegistry;
   log: Logger;
   instanceId: string;
@@ -46,6 +48,7 @@ export interface Gateway {
 
 export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   const { config, bus, redis, log } = deps;
+  const directory = new AgentDirectory(deps.agents, new AgentStore(redis));
   const app = createHttp(log, [
     { name: 'nats', check: () => bus.ping() },
     { name: 'redis', check: () => redis.ping() },
@@ -59,6 +62,10 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   // wherever it matters: event names, SIDs, base64 payloads, DTMF digits).
   await app.register(websocket, { options: { maxPayload: 64 * 1024, skipUTF8Validation: true } });
   const legs = new Map<string, CallLeg>();
+  metrics
+    .getMeter('switchboard-media-gateway')
+    .createObservableUpDownCounter('switchboard_calls_active', { description: 'Calls with a live media leg in this process (Twilio and SIP)' })
+    .addCallback((r) => r.observe(legs.size));
   const pacer = new Pacer();
   const stats = { badFrames: 0, rejectedStreams: 0 };
   await bus.ensureStream(CALL_EVENTS_STREAM);
@@ -73,17 +80,17 @@ export async function buildApp(deps: GatewayDeps): Promise<Gateway> {
   // SIP/RTP (src/sip, src/rtp): answers SIP calls and dials out through SIP_TRUNK_URI for the dial handler.
   let draining = false;
   const sip = config.SIP_ENABLED
-    ? new SipAgent({ config, legs: legContext, agents: deps.agents, log, instanceId: deps.instanceId, isDraining: () => draining }, config.SIP_PUBLIC_IP ?? (await defaultPublicAddress(config.SIP_HOST)))
+    ? new SipAgent({ config, legs: legContext, agents: directory, log, instanceId: deps.instanceId, isDraining: () => draining }, config.SIP_PUBLIC_IP ?? (await defaultPublicAddress(config.SIP_HOST)))
     : undefined;
   if (sip) {
     if (config.SIP_TRUNK_URI) outbound.sip = sip;
     app.addHook('onClose', async () => sip.close());
   }
-  await app.register(twilioVoiceRoutes, { config, agents: deps.agents, state });
+  await app.register(twilioVoiceRoutes, { config, agents: directory, state });
   await app.register(twilioStatusRoutes, { config, state, events });
   await app.register(twilioStreamRoutes, { config, legs: legContext, state, rest, instanceId: deps.instanceId, stats });
   // Only an instance that can place calls joins the dial queue group: a request never lands where it must fail.
-  if (Object.keys(outbound).length) bus.handle(contracts.dial, dialHandler({ agents: deps.agents, accounts: new AccountStore(redis), state, carriers: outbound, defaultCarrier: config.OUTBOUND_CARRIER ?? (outbound.twilio ? 'twilio' : 'sip'), log }));
+  if (Object.keys(outbound).length) bus.handle(contracts.dial, dialHandler({ agents: directory, accounts: new AccountStore(redis), state, carriers: outbound, defaultCarrier: config.OUTBOUND_CARRIER ?? (outbound.twilio ? 'twilio' : 'sip'), log }));
   const startedAt = Date.now();
   bus.handle(contracts.health, () => ({ service: 'media-gateway', instanceId: deps.instanceId, status: 'ok' as const, uptimeS: (Date.now() - startedAt) / 1000, details: { activeCalls: legs.size, pacer: pacer.stats(), ...(sip ? { sip: sip.stats() } : {}) } }), { param: 'media-gateway', queue: false });
 

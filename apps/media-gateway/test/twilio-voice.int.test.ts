@@ -7,6 +7,7 @@ import { AgentRegistry, loadAgents } from '@switchboard/agents';
 import { connectRedis, createLogger } from '@switchboard/runtime';
 import { infraUrls, parseTwimlStream } from '@switchboard/testing';
 import { buildApp } from '../src/app.ts';
+import { AgentStore } from '@switchboard/agents';
 import type { Gateway } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { verifyStreamToken } from '../src/adapters/stream-token.ts';
@@ -156,6 +157,20 @@ describe('POST /twilio/voice without an auth token', () => {
     const p = parseTwimlStream(res.body)!.parameters;
     expect(p.agentId).toBe('demo');
     expect(verifyStreamToken(p.token, STREAM_SECRET)?.callId).toBe(p.callId);
+  });
+
+  it('routes a number owned by an agent created over the API (stored in Redis, not in the files)', async () => {
+    const store = new AgentStore(redis);
+    const number = `+1555${String(Date.now()).slice(-7)}`;
+    const id = `api-agent-${Date.now().toString(36)}`;
+    await store.put({ id, accountId: 'acct-api', systemPrompt: 'hi', phoneNumbers: [number], stt: { provider: 'openai' }, llm: { provider: 'openai' }, tts: { provider: 'openai' }, tools: [], mcpServers: [], maxToolIterations: 10 }, 'api');
+    try {
+      const gw = await gateway({ TWILIO_VALIDATE_SIGNATURES: 'false' });
+      const p = parseTwimlStream((await post(gw, callForm(number))).body)!.parameters;
+      expect(p).toMatchObject({ agentId: id, accountId: 'acct-api', to: number });
+    } finally {
+      await store.delete(id);
+    }
   });
 
   it('routes by Called when To is absent', async () => {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   contracts,
+  ErrorCodes,
   normalizeMcpServers,
   type AgentDefinition,
   type CallContext,
@@ -42,6 +43,8 @@ export interface OfferedTool {
   fillerAfterMs: number;
   /** Hang-up or transfer: the conversation stops once it succeeds. */
   endsCall: boolean;
+  /** Its MCP annotations say read-only, or idempotent and not destructive: a lost request may be sent again. */
+  safeToRetry?: boolean;
 }
 
 /** What a tool call produced, as recorded in the transcript and returned to the model. */
@@ -78,6 +81,20 @@ export interface ToolSetDeps {
 }
 
 const envelope = (error: string) => JSON.stringify({ error, fallback: true });
+
+/**
+ * Failures where the request may never have reached a broker or its answer was lost (a broker instance
+ * stopped or died mid-call): only a tool that is safe to repeat is sent again, once more per code.
+ */
+const RESEND_CODES: ReadonlySet<string> = new Set([ErrorCodes.BUS_TIMEOUT, ErrorCodes.BUS_NO_RESPONDERS, ErrorCodes.MCP_SERVER_UNAVAILABLE]);
+/** Attempts of a safe MCP tool call (the first included). */
+export const SAFE_TOOL_ATTEMPTS = 3;
+
+/** Read-only, or idempotent and not destructive (the broker's own rule for repeating a failed call). */
+export function safeToRetry(annotations: ToolDescriptor['annotations']): boolean {
+  if (!annotations) return false;
+  return annotations.readOnlyHint === true || (annotations.idempotentHint === true && annotations.destructiveHint !== true);
+}
 
 const BUILTINS: Array<Pick<OfferedTool, 'name' | 'description' | 'parameters'>> = [
   {
@@ -192,6 +209,7 @@ export class ToolSet {
       cancelOnBargeIn: opts?.cancelOnBargeIn === true,
       fillerAfterMs: opts?.fillerAfterMs ?? this.deps.fillerAfterMs,
       endsCall: CALL_CONTROL_TOOLS.has(d.originalName),
+      safeToRetry: safeToRetry(d.annotations),
     };
   }
 
@@ -283,22 +301,28 @@ export class ToolSet {
       case 'discover':
         return done({ ...base, ...(await this.discoverMore(args)), endsCall: false });
       case 'mcp': {
-        try {
-          const reply = await this.deps.bus.request(
-            contracts.callTool,
-            {
-              context: this.deps.context,
-              ...(tool.serverRef ? { serverRef: tool.serverRef } : { server: tool.mcpServer! }),
-              tool: tool.originalName,
-              arguments: args,
-              timeoutMs: tool.timeoutMs,
-              invocationId,
-            },
-            { callId: this.deps.context.callId, timeoutMs: tool.timeoutMs + 2000 },
-          );
-          return done({ ...base, text: reply.text, isError: reply.isError, endsCall: tool.endsCall && !reply.isError });
-        } catch (err) {
-          return done({ ...base, text: envelope((err as Error).message), isError: true, endsCall: false });
+        const request = {
+          context: this.deps.context,
+          ...(tool.serverRef ? { serverRef: tool.serverRef } : { server: tool.mcpServer! }),
+          tool: tool.originalName,
+          arguments: args,
+          timeoutMs: tool.timeoutMs,
+          invocationId,
+        };
+        const attempts = tool.safeToRetry ? SAFE_TOOL_ATTEMPTS : 1;
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const reply = await this.deps.bus.request(contracts.callTool, request, { callId: this.deps.context.callId, timeoutMs: tool.timeoutMs + 2000 });
+            return done({ ...base, text: reply.text, isError: reply.isError, endsCall: tool.endsCall && !reply.isError });
+          } catch (err) {
+            const code = (err as SwitchboardError).code;
+            if (attempt < attempts && RESEND_CODES.has(code) && !signal?.aborted && !this.closed) {
+              this.deps.log.warn({ code, tool: tool.originalName, attempt }, `tool ${tool.originalName} failed (${(err as Error).message}); it is safe to repeat, sending it again`);
+              await new Promise((r) => setTimeout(r, 50 * attempt));
+              continue;
+            }
+            return done({ ...base, text: envelope((err as Error).message), isError: true, endsCall: false });
+          }
         }
       }
     }

@@ -1,7 +1,7 @@
 import { ErrorCodes, SwitchboardError, type AgentDefinition, type CallStarted, type SessionClaimed } from '@switchboard/contracts';
 import type { HandlerContext } from '@switchboard/bus';
 import type { CallStore } from '@switchboard/session-store';
-import type { AgentStore } from '../agents/agent-store.ts';
+import type { AgentStore } from '@switchboard/agents';
 
 /** A running call: a pipeline session or a speech-to-speech one. */
 export interface LiveSession {

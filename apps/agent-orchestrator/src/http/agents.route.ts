@@ -3,7 +3,7 @@ import { ErrorCodes, SwitchboardError, chatRequestSchema, type AgentDefinition, 
 import { describeErrors, validatorFor, type Bus } from '@switchboard/bus';
 import { validateAgentDefinition } from '@switchboard/agents';
 import type { Redis } from 'ioredis';
-import type { AgentStore, StoredAgent } from '../agents/agent-store.ts';
+import type { AgentStore, StoredAgent } from '@switchboard/agents';
 import { checkAgent } from '../agents/agent-checks.ts';
 import { chatTurn, type ChatDeps } from '../conversation/chat-session.ts';
 import { SessionState } from '../session/session-state.ts';

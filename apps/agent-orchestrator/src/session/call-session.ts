@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { context } from '@opentelemetry/api';
 import type { Subscription } from '@nats-io/nats-core';
 import { Endpointer, bufferToPcm16, type EndpointEvent, type VoiceActivityDetector } from '@switchboard/audio';
 import {
@@ -162,7 +163,10 @@ export class CallSession {
   async start(): Promise<void> {
     const { bus, state } = this.deps;
     state.init(this.agent, this.started, this.deps.vad.kind);
-    this.subs.push(bus.subscribeRaw(audioSubjects.mediaIn(this.callId), (data) => this.onCallerFrame(data)));
+    // start() runs inside the start-session handler's span, which continues the gateway's call trace:
+    // every turn's work (STT, LLM, tool calls, TTS, bus requests) runs in that context, so it joins the call's trace.
+    const callCtx = context.active();
+    this.subs.push(bus.subscribeRaw(audioSubjects.mediaIn(this.callId), (data) => context.with(callCtx, () => this.onCallerFrame(data))));
     this.subs.push(
       bus.subscribe(
         contracts.mediaEvents,

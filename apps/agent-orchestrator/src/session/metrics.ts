@@ -1,16 +1,28 @@
-import { metrics, trace, type Attributes } from '@opentelemetry/api';
+import { metrics, trace, type Attributes, type Counter, type Histogram } from '@opentelemetry/api';
 import type { TurnMetrics } from '@switchboard/contracts';
 
 /** The per-turn latency fields, in the order they happen. */
 export const TURN_FIELDS = ['endpoint_ms', 'stt_ms', 'llm_ttft_ms', 'tts_ttfb_ms', 'tool_ms', 'agent_response_ms'] as const;
 export type TurnField = (typeof TURN_FIELDS)[number];
 
-const meter = metrics.getMeter('switchboard-agent-orchestrator');
 const tracer = trace.getTracer('switchboard-agent-orchestrator');
-const histograms = Object.fromEntries(
-  TURN_FIELDS.map((f) => [f, meter.createHistogram(`switchboard.turn.${f}`, { unit: 'ms', description: `Per caller turn: ${f.replace(/_ms$/, '').replace(/_/g, ' ')}` })]),
-) as Record<TurnField, ReturnType<typeof meter.createHistogram>>;
-const turnsCounter = meter.createCounter('switchboard.turns', { description: 'Caller turns answered, by whether the caller barged in' });
+/** The metrics API has no proxy provider: instruments are made on first use, after the SDK started (a meter taken at import would stay a no-op). */
+const meter = () => metrics.getMeter('switchboard-agent-orchestrator');
+let made: { histograms: Record<TurnField, Histogram>; turns: Counter } | undefined;
+function instruments() {
+  made ??= {
+    // `agent_response_ms` keeps its own name (the figure the README quotes); the others are `switchboard_turn_<field>`.
+    histograms: Object.fromEntries(
+      TURN_FIELDS.map((f) => [f, meter().createHistogram(f === 'agent_response_ms' ? f : `switchboard_turn_${f}`, { unit: 'ms', description: `Per caller turn: ${f.replace(/_ms$/, '').replace(/_/g, ' ')}` })]),
+    ) as Record<TurnField, Histogram>,
+    turns: meter().createCounter('switchboard_turns_total', { description: 'Caller turns answered, by whether the caller barged in' }),
+  };
+  return made;
+}
+/** `switchboard_calls_active`: calls this orchestrator runs an agent session for, read from the session map at collection. */
+export function observeCallsActive(count: () => number): void {
+  meter().createObservableUpDownCounter('switchboard_calls_active', { description: 'Calls with a live agent session in this process' }).addCallback((r) => r.observe(count()));
+}
 
 /**
  * Percentile with linear interpolation between closest ranks (type 7, numpy's and Patter's default).
@@ -104,9 +116,9 @@ export class TurnTimer {
       const v = m[f];
       if (v === undefined) continue;
       span.setAttribute(f, v);
-      histograms[f].record(v, { ...attrs, interrupted: m.interrupted });
+      instruments().histograms[f].record(v, { ...attrs, interrupted: m.interrupted });
     }
-    turnsCounter.add(1, { ...attrs, interrupted: m.interrupted });
+    instruments().turns.add(1, { ...attrs, interrupted: m.interrupted });
     span.end();
     return m;
   }

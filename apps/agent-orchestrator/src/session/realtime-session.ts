@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { context } from '@opentelemetry/api';
 import type { Subscription } from '@nats-io/nats-core';
 import { FrameChunker, Resampler, bufferToPcm16, mulawDecode, mulawEncode, pcm16ToBuffer } from '@switchboard/audio';
 import {
@@ -109,7 +110,10 @@ export class RealtimeSession {
     const { bus, state } = this.deps;
     state.init(this.agent, this.started, 'openai-realtime (server VAD)');
     state.turn('greeting', 0);
-    this.subs.push(bus.subscribeRaw(audioSubjects.mediaIn(this.callId), (data) => this.onCallerFrame(data)));
+    // start() runs inside the start-session handler's span, which continues the gateway's call trace:
+    // every turn's work (STT, LLM, tool calls, TTS, bus requests) runs in that context, so it joins the call's trace.
+    const callCtx = context.active();
+    this.subs.push(bus.subscribeRaw(audioSubjects.mediaIn(this.callId), (data) => context.with(callCtx, () => this.onCallerFrame(data))));
     this.subs.push(
       bus.subscribe(
         contracts.mediaEvents,

@@ -1,13 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AgentDefinition } from '@switchboard/contracts';
-import { loadAgents } from '@switchboard/agents';
+import { AgentStore, loadAgents } from '@switchboard/agents';
 
 /** How long a loaded set of agent files is trusted before the directory is read again. */
 const RELOAD_AFTER_MS = 5_000;
 
-/** The orchestrator's agent store key (`sb:agent:<id>`, JSON `{ agent, source, updatedAt }`): agents created over its API live only there. */
-const storedAgentKey = (id: string) => `sb:agent:${id}`;
 
 /**
  * Agents as the broker needs them for the attach-time collision rule: each agent's account, its own
@@ -32,9 +30,8 @@ export class AgentCatalog {
   async get(agentId: string): Promise<{ agent: AgentDefinition; exactServers: boolean } | undefined> {
     if (this.redis) {
       try {
-        const raw = await this.redis.get(storedAgentKey(agentId));
-        const stored = raw ? (JSON.parse(raw) as { agent?: AgentDefinition }) : undefined;
-        if (stored?.agent?.id === agentId) return { agent: stored.agent, exactServers: true };
+        const stored = await new AgentStore(this.redis).get(agentId);
+        if (stored?.agent.id === agentId) return { agent: stored.agent, exactServers: true };
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'agent store unreadable; using the agent files');
       }

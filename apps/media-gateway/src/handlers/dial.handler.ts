@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AgentRegistry } from '@switchboard/agents';
+import type { AgentDirectory } from '@switchboard/agents';
 import { DIAL_VARIABLES, ErrorCodes, RESERVED_VARIABLE_PREFIX, SwitchboardError, type DialReply, type DialRequest } from '@switchboard/contracts';
 import { destinationAllowed, type AccountStore } from '@switchboard/session-store';
 import type { CallState, DialRecord } from '../calls/call-state.ts';
@@ -19,7 +19,7 @@ export interface OutboundCarrier {
 }
 
 export interface DialDeps {
-  agents: AgentRegistry;
+  agents: AgentDirectory;
   accounts: AccountStore;
   state: CallState;
   /** Carriers that can dial out, by name; a dial through one that is absent is refused. */
@@ -44,7 +44,7 @@ export function dialHandler(deps: DialDeps) {
     const carrierName = req.carrier ?? deps.defaultCarrier;
     const carrier = deps.carriers[carrierName];
     if (!carrier) throw new SwitchboardError(ErrorCodes.CARRIER_FAILED, `outbound calls through ${carrierName} are not configured on this gateway`, { retryable: false });
-    const agent = deps.agents.get(req.agentId);
+    const agent = await deps.agents.get(req.agentId);
     if (!agent || (agent.accountId ?? 'default') !== req.accountId) throw new SwitchboardError(ErrorCodes.AGENT_NOT_FOUND, `no agent ${req.agentId} in account ${req.accountId}`);
     const reserved = Object.keys(req.variables ?? {}).filter((k) => k.startsWith(RESERVED_VARIABLE_PREFIX));
     if (reserved.length) throw new SwitchboardError(ErrorCodes.REQUEST_INVALID, `variable names starting with "${RESERVED_VARIABLE_PREFIX}" are reserved: ${reserved.join(', ')}`);

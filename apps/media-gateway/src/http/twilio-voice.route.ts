@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import twilio from 'twilio';
-import type { AgentRegistry } from '@switchboard/agents';
+import { context, propagation } from '@opentelemetry/api';
+import type { AgentDirectory } from '@switchboard/agents';
 import { signStreamToken } from '../adapters/stream-token.ts';
 import type { CallState } from '../calls/call-state.ts';
 import { newCallId } from '../calls/call-id.ts';
@@ -9,7 +10,7 @@ import type { GatewayConfig } from '../config.ts';
 
 export interface TwilioVoiceDeps {
   config: GatewayConfig;
-  agents: AgentRegistry;
+  agents: AgentDirectory;
   state: CallState;
 }
 
@@ -66,7 +67,7 @@ export async function twilioVoiceRoutes(app: FastifyInstance, deps: TwilioVoiceD
     if (dialled !== undefined) return answerDialled(req, reply, dialled, params);
     const to = params.To ?? params.Called ?? '';
     const from = params.From ?? params.Caller ?? '';
-    const agent = agents.forNumber(to);
+    const agent = await agents.forNumber(to);
     if (!agent) {
       req.log.warn({ to }, 'no agent routes this number');
       return refuse(reply, 'Sorry, this number is not in service. Goodbye.');
@@ -81,7 +82,7 @@ export async function twilioVoiceRoutes(app: FastifyInstance, deps: TwilioVoiceD
   /** The callee of a dialled call picked up: connect the stream of the call the dial request set up. */
   async function answerDialled(req: FastifyRequest, reply: FastifyReply, callId: string, params: Record<string, string>) {
     const dial = CALL_ID_RE.test(callId) ? await state.getDial(callId).catch((err: unknown) => void req.log.error({ err, call_id: callId }, 'could not read the dial record')) : undefined;
-    const agent = dial ? agents.get(dial.agentId) : undefined;
+    const agent = dial ? await agents.get(dial.agentId) : undefined;
     if (!dial || !agent) {
       req.log.warn({ call_id: callId, callSid: params.CallSid, dial: Boolean(dial) }, dial ? 'the agent of a dialled call is gone' : 'no dial record for an answered outbound call');
       if (dial) void state.updateDial(callId, { refused: true }).catch(() => undefined);
@@ -95,8 +96,18 @@ export async function twilioVoiceRoutes(app: FastifyInstance, deps: TwilioVoiceD
   /** `dialled`: the token says so, and the stream reads the call's variables from its dial record. */
   function connectStream(reply: FastifyReply, call: { callId: string; agentId: string; accountId: string; from: string; to: string; direction: 'inbound' | 'outbound' }, dialled: boolean) {
     const response = new twilio.twiml.VoiceResponse();
+    // The stream's WebSocket arrives without trace headers: the signed token carries this webhook's span.
+    const trace: { traceparent?: string } = {};
+    propagation.inject(context.active(), trace);
     const token = signStreamToken(
-      { callId: call.callId, agentId: call.agentId, accountId: call.accountId, exp: Math.floor(Date.now() / 1000) + config.STREAM_TOKEN_TTL_S, ...(dialled ? { direction: 'outbound' as const } : {}) },
+      {
+        callId: call.callId,
+        agentId: call.agentId,
+        accountId: call.accountId,
+        exp: Math.floor(Date.now() / 1000) + config.STREAM_TOKEN_TTL_S,
+        ...(dialled ? { direction: 'outbound' as const } : {}),
+        ...(trace.traceparent ? { traceparent: trace.traceparent } : {}),
+      },
       config.STREAM_TOKEN_SECRET,
     );
     const stream = response.connect().stream({ url: streamUrlFor(config.PUBLIC_URL) });

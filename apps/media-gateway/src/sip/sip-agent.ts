@@ -1,11 +1,12 @@
 import { BlockList, isIP, isIPv6 } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Subscription } from '@nats-io/nats-core';
 import sip, { type SipMessage, type SipUri } from 'sip';
 import digest, { type DigestContext } from 'sip/digest.js';
 import { ErrorCodes, SwitchboardError, contracts, type AgentDefinition, type CallStarted, type DialReply } from '@switchboard/contracts';
-import type { AgentRegistry } from '@switchboard/agents';
+import type { AgentDirectory } from '@switchboard/agents';
 import { CallLeg } from '../calls/call-leg.ts';
 import { claim, type LegContext } from '../calls/open-leg.ts';
 import type { DialRecord } from '../calls/call-state.ts';
@@ -19,6 +20,8 @@ import { negotiateOffer, parseAnswer, type Negotiated } from './sdp.ts';
 import { ALLOW, SipCall, USER_AGENT, mediaParams, randomTag, uriUser, type SipCallHost } from './sip-call.ts';
 import { SipStack, type Remote } from './sip-stack.ts';
 
+
+const tracer = trace.getTracer('switchboard-sip');
 /** How far ahead of real time the call leg hands frames to RTP: the RTP clock paces the rest. */
 const SIP_LEAD_MS = 40;
 /** Longest a dial (or bridged transfer) waits for the trunk's first response. */
@@ -46,7 +49,7 @@ export interface SipConfig {
 export interface SipAgentDeps {
   config: SipConfig;
   legs: LegContext;
-  agents: AgentRegistry;
+  agents: AgentDirectory;
   log: Logger;
   instanceId: string;
   /** True once the gateway drains: new INVITEs get 503. */
@@ -191,12 +194,15 @@ export class SipAgent implements SipCallHost, OutboundCarrier {
     }
     if (method === 'INVITE' && !toTag) {
       if (call) return; // the same INVITE again on a new branch: already being handled
-      void this.onInvite(rq, remote).catch((err: unknown) => {
+      // One SIP call is one trace: the INVITE handling is its root span (a fresh context, never the socket's).
+      const span = tracer.startSpan('SIP INVITE', { kind: SpanKind.SERVER, attributes: { 'sip.call_id': rq.headers['call-id'] } }, ROOT_CONTEXT);
+      void context.with(trace.setSpan(ROOT_CONTEXT, span), () => this.onInvite(rq, remote)).catch((err: unknown) => {
+        span.setStatus({ code: SpanStatusCode.ERROR });
         this.log.error({ err }, 'INVITE handling failed');
         const c = this.calls.get(rq.headers['call-id']);
         if (c) c.rejectInvite(500, 'Server Internal Error');
         else this.stack.reply(rq, 500, 'Server Internal Error');
-      });
+      }).finally(() => span.end());
       return;
     }
     if (toTag || method === 'BYE') {
@@ -229,7 +235,7 @@ export class SipAgent implements SipCallHost, OutboundCarrier {
       return reject(488, 'Not Acceptable Here', { warning: `305 ${this.stack.publicAddress} "${n.reason}"` });
     }
     const toUser = uriUser(rq.headers.to.uri);
-    const agent = this.route(toUser);
+    const agent = await this.route(toUser);
     if (!agent) return reject(404, 'Not Found');
     let rtp: RtpSession;
     try {
@@ -286,10 +292,10 @@ export class SipAgent implements SipCallHost, OutboundCarrier {
   }
 
   /** The called user → agent: a number routes like Twilio's `To`; anything else (or an unknown number) goes to SIP_DEFAULT_AGENT. */
-  route(user: string): AgentDefinition | undefined {
+  async route(user: string): Promise<AgentDefinition | undefined> {
     const digits = user.replace(/[\s\-().]/g, '');
     if (/^\+?\d{3,15}$/.test(digits)) {
-      const found = this.deps.agents.forNumber(digits.startsWith('+') ? digits : `+${digits}`) ?? this.deps.agents.forNumber(digits);
+      const found = (await this.deps.agents.forNumber(digits.startsWith('+') ? digits : `+${digits}`)) ?? (await this.deps.agents.forNumber(digits));
       if (found) return found;
     }
     const fallback = this.deps.config.SIP_DEFAULT_AGENT;
