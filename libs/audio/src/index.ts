@@ -9,7 +9,7 @@
 export { ALAW_SILENCE, MULAW_SILENCE, alawDecode, alawEncode, mulawDecode, mulawDecodeInto, mulawEncode, mulawEncodeInto } from './g711.ts';
 export { Resampler, resample } from './resample.ts';
 export { FRAME_MS, FrameChunker, INTERNAL_SAMPLE_RATE, bufferToPcm16, pcm16ToBuffer, samplesPerFrame } from './frames.ts';
-export { decodeWav, durationMs, encodeWav } from './wav.ts';
+export { decodeWav, durationMs, encodeWav, fixStreamedWavSizes } from './wav.ts';
 export type { DecodedWav } from './wav.ts';
 export { Endpointer, EnergyVad, rmsDbfs } from './vad.ts';
 export type { EndpointEvent, EndpointerOptions, EnergyVadOptions, VoiceActivityDetector } from './vad.ts';

@@ -178,3 +178,29 @@ function downmix(interleaved: Int16Array, channels: number, frames: number): Int
 export function durationMs(samples: Int16Array, sampleRate: number): number {
   return (samples.length * 1000) / sampleRate;
 }
+
+/**
+ * espeak-ng writing to a pipe cannot seek back to fill in the RIFF and data chunk sizes, so its
+ * header keeps the placeholder 0x7ffff000, which decodeWav rightly rejects as larger than the file.
+ * Clamp both sizes to the bytes actually present.
+ */
+export function fixStreamedWavSizes(wav: Buffer): Buffer {
+  if (wav.length < 12 || wav.toString('ascii', 0, 4) !== 'RIFF' || wav.toString('ascii', 8, 12) !== 'WAVE') {
+    return wav;
+  }
+  const out = Buffer.from(wav);
+  out.writeUInt32LE(out.length - 8, 4);
+  let pos = 12;
+  while (pos + 8 <= out.length) {
+    const id = out.toString('ascii', pos, pos + 4);
+    const size = out.readUInt32LE(pos + 4);
+    const available = out.length - pos - 8;
+    if (id === 'data') {
+      // Whole 16-bit samples only.
+      if (size > available) out.writeUInt32LE(available - (available % 2), pos + 4);
+      break;
+    }
+    pos += 8 + size + (size % 2);
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { decodeWav, resample } from '@switchboard/audio';
+import { decodeWav, fixStreamedWavSizes, resample } from '@switchboard/audio';
 import { ErrorCodes, SwitchboardError } from '@switchboard/contracts';
 import type { TextToSpeech } from '../types.ts';
 
@@ -106,24 +106,3 @@ function run(path: string, args: string[], signal?: AbortSignal): Promise<Buffer
   });
 }
 
-/**
- * espeak-ng writing to a pipe cannot seek back to fill in the RIFF and data sizes, so its header keeps
- * a placeholder larger than the file, which decodeWav rightly rejects; clamp both to the bytes present.
- */
-function fixStreamedWavSizes(wav: Buffer): Buffer {
-  if (wav.length < 12 || wav.toString('ascii', 0, 4) !== 'RIFF' || wav.toString('ascii', 8, 12) !== 'WAVE') return wav;
-  const out = Buffer.from(wav);
-  out.writeUInt32LE(out.length - 8, 4);
-  let pos = 12;
-  while (pos + 8 <= out.length) {
-    const id = out.toString('ascii', pos, pos + 4);
-    const size = out.readUInt32LE(pos + 4);
-    const available = out.length - pos - 8;
-    if (id === 'data') {
-      if (size > available) out.writeUInt32LE(available - (available % 2), pos + 4);
-      break;
-    }
-    pos += 8 + size + (size % 2);
-  }
-  return out;
-}

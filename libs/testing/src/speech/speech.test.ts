@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeEach, afterEach } from 'vitest';
-import { decodeWav, encodeWav } from '@switchboard/audio';
-import { findEspeak, fixStreamedWavSizes, silence, synthesizeSpeech, SYNTHETIC_MS_PER_CHAR } from './speech.ts';
+import { decodeWav, encodeWav, fixStreamedWavSizes } from '@switchboard/audio';
+import { findEspeak, silence, synthesizeSpeech, SYNTHETIC_MS_PER_CHAR } from './speech.ts';
 
 const hasEspeak = findEspeak() !== null;
 
