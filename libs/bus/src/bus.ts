@@ -325,6 +325,10 @@ export class Bus {
 
   /** Stop taking new messages, wait for in-flight handlers (up to `timeoutMs`), then close. */
   async drain(timeoutMs = 10_000): Promise<void> {
+    // Draining a subscription (not unsubscribing) still runs the messages the server routed to it
+    // before it heard the unsubscribe: a queue-group request in that window is answered, not lost.
+    const flushed = Promise.allSettled([...this.subs].map((s) => s.drain()));
+    await Promise.race([flushed, new Promise((r) => setTimeout(r, Math.min(timeoutMs, 2000)).unref())]);
     for (const s of this.subs) s.unsubscribe();
     const deadline = new Promise((r) => setTimeout(r, timeoutMs).unref());
     await Promise.race([Promise.allSettled([...this.inflight]), deadline]);

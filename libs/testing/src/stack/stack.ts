@@ -12,6 +12,8 @@ export interface StackProcess {
   child: ChildProcess;
   output: string[];
   url: string;
+  /** The bundle it runs (several instances of a service share it). */
+  service: string;
 }
 
 export interface StackOptions {
@@ -31,6 +33,12 @@ export interface StackOptions {
   ports?: Partial<Record<'gateway' | 'orchestrator' | 'broker' | 'toolServer' | 'scheduler' | 'orders' | 'openai', number>>;
   /** Forward each process's output, prefixed with its name. */
   echo?: boolean;
+  /**
+   * How many instances of a service to start (default 1), e.g. `{ 'mcp-broker': 2 }` for scale-out
+   * tests. The first keeps the service's name, port and `urls` entry; the others are named
+   * `<service>#2`, `#3`… on free ports (find them in `processes`).
+   */
+  instances?: Partial<Record<ServiceName, number>>;
 }
 
 export type ServiceName = 'media-gateway' | 'agent-orchestrator' | 'mcp-broker' | 'mcp-tool-server' | 'scheduler' | 'orders-mcp-server';
@@ -56,7 +64,7 @@ const BUNDLES: Record<ServiceName | 'fake-openai', string> = {
 
 /** Starts one bundle and resolves once `ready()` answers, or rejects with its output when it exits. */
 async function launch(name: string, env: Record<string, string>, ready: () => Promise<boolean>, url: string, echo = false, timeoutMs = 20_000): Promise<StackProcess> {
-  const file = `${ROOT}${BUNDLES[name as keyof typeof BUNDLES]}`;
+  const file = `${ROOT}${BUNDLES[name.split('#')[0] as keyof typeof BUNDLES]}`;
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
   const child = spawn(process.execPath, ['--enable-source-maps', file], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
@@ -67,7 +75,7 @@ async function launch(name: string, env: Record<string, string>, ready: () => Pr
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const proc: StackProcess = { name, child, output, url };
+  const proc: StackProcess = { name, child, output, url, service: name.split('#')[0]! };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} during start:\n${output.join('').slice(-4000)}`);
@@ -144,12 +152,29 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     const starts: Array<Promise<StackProcess>> = [];
     if (opts.fakeOpenAIScript && !opts.openaiBaseUrl) starts.push(launch('fake-openai', { ...common, PORT: String(ports.openai), FAKE_OPENAI_SCRIPT: opts.fakeOpenAIScript }, httpOk(`${urls.openai}/models`), urls.openai, opts.echo));
-    if (want.has('orders-mcp-server')) starts.push(launch('orders-mcp-server', { ...common, PORT: String(ports.orders) }, httpOk(`http://127.0.0.1:${ports.orders}/healthz`), urls['orders-mcp-server'], opts.echo));
-    if (want.has('mcp-tool-server')) starts.push(launch('mcp-tool-server', { ...common, MCP_PORT: String(ports.toolServer), BOOTSTRAP_API_KEY: apiKey }, httpOk(`${urls['mcp-tool-server']}/readyz`), urls['mcp-tool-server'], opts.echo));
-    if (want.has('mcp-broker')) starts.push(launch('mcp-broker', { ...common, PORT: String(ports.broker) }, httpOk(`${urls['mcp-broker']}/readyz`), urls['mcp-broker'], opts.echo));
-    if (want.has('agent-orchestrator')) starts.push(launch('agent-orchestrator', { ...common, PORT: String(ports.orchestrator) }, httpOk(`${urls['agent-orchestrator']}/readyz`), urls['agent-orchestrator'], opts.echo));
-    if (want.has('scheduler')) starts.push(launch('scheduler', { ...common, PORT: String(ports.scheduler) }, httpOk(`${urls.scheduler}/readyz`), urls.scheduler, opts.echo));
-    if (want.has('media-gateway')) starts.push(launch('media-gateway', { ...common, PORT: String(ports.gateway), SIP_PORT: '0', PUBLIC_URL: opts.env?.PUBLIC_URL ?? urls['media-gateway'], TWILIO_VALIDATE_SIGNATURES: opts.env?.TWILIO_VALIDATE_SIGNATURES ?? 'false' }, httpOk(`${urls['media-gateway']}/readyz`), urls['media-gateway'], opts.echo));
+    const http = (port: number) => `http://127.0.0.1:${port}`;
+    const starters: Record<ServiceName, (name: string, port: number) => Promise<StackProcess>> = {
+      'orders-mcp-server': (name, port) => launch(name, { ...common, PORT: String(port) }, httpOk(`${http(port)}/healthz`), `${http(port)}/mcp`, opts.echo),
+      'mcp-tool-server': (name, port) => launch(name, { ...common, MCP_PORT: String(port), BOOTSTRAP_API_KEY: apiKey }, httpOk(`${http(port)}/readyz`), http(port), opts.echo),
+      'mcp-broker': (name, port) => launch(name, { ...common, PORT: String(port) }, httpOk(`${http(port)}/readyz`), http(port), opts.echo),
+      'agent-orchestrator': (name, port) => launch(name, { ...common, PORT: String(port) }, httpOk(`${http(port)}/readyz`), http(port), opts.echo),
+      scheduler: (name, port) => launch(name, { ...common, PORT: String(port) }, httpOk(`${http(port)}/readyz`), http(port), opts.echo),
+      'media-gateway': (name, port) =>
+        launch(name, { ...common, PORT: String(port), SIP_PORT: '0', PUBLIC_URL: opts.env?.PUBLIC_URL ?? http(port), TWILIO_VALIDATE_SIGNATURES: opts.env?.TWILIO_VALIDATE_SIGNATURES ?? 'false' }, httpOk(`${http(port)}/readyz`), http(port), opts.echo),
+    };
+    const firstPort: Record<ServiceName, number> = {
+      'orders-mcp-server': ports.orders,
+      'mcp-tool-server': ports.toolServer,
+      'mcp-broker': ports.broker,
+      'agent-orchestrator': ports.orchestrator,
+      scheduler: ports.scheduler,
+      'media-gateway': ports.gateway,
+    };
+    for (const svc of ['orders-mcp-server', 'mcp-tool-server', 'mcp-broker', 'agent-orchestrator', 'scheduler', 'media-gateway'] as const) {
+      if (!want.has(svc)) continue;
+      const count = Math.max(1, opts.instances?.[svc] ?? 1);
+      for (let i = 1; i <= count; i++) starts.push(starters[svc](i === 1 ? svc : `${svc}#${i}`, i === 1 ? firstPort[svc] : await freePort()));
+    }
     const results = await Promise.allSettled(starts);
     for (const r of results) if (r.status === 'fulfilled') processes.push(r.value);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
