@@ -1,3 +1,4 @@
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -97,6 +98,7 @@ export async function buildApp(deps: SchedulerDeps): Promise<SchedulerApp> {
     log,
   };
 
+  const jobTracer = trace.getTracer('switchboard-scheduler');
   const worker = new Worker<RunJobData>(
     config.SCHEDULER_QUEUE,
     async (job: Job<RunJobData>, token?: string) => {
@@ -112,12 +114,18 @@ export async function buildApp(deps: SchedulerDeps): Promise<SchedulerApp> {
           throw new DelayedError();
         },
       };
+      // A consumer span per attempt, child of the span that queued the run (its traceparent rides in the job data).
+      const parent = job.data.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: job.data.traceparent }) : ROOT_CONTEXT;
+      const span = jobTracer.startSpan(`${config.SCHEDULER_QUEUE} process`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': config.SCHEDULER_QUEUE, 'messaging.message.id': job.id ?? '', 'switchboard.schedule_id': job.data.scheduleId } }, parent);
       try {
-        return await runSchedule(run, runDeps);
+        return await context.with(trace.setSpan(parent, span), () => runSchedule(run, runDeps));
       } catch (err) {
+        if (!(err instanceof DelayedError)) span.setStatus({ code: SpanStatusCode.ERROR });
         // A failure that no retry can fix goes straight to the failed set, kept for inspection.
         if (err instanceof SwitchboardError && !err.retryable) throw new UnrecoverableError(`${err.code}: ${err.message}`);
         throw err;
+      } finally {
+        span.end();
       }
     },
     { connection: workerConnection, concurrency: config.SCHEDULER_CONCURRENCY, autorun: true },

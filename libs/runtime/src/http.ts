@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { ErrorCodes, toEnvelope, SwitchboardError } from '@switchboard/contracts';
+import { registerTelemetry } from '@switchboard/telemetry';
 
 /** A named readiness probe: resolves when the dependency answers. */
 export interface ReadinessCheck {
@@ -11,7 +12,9 @@ export interface ReadinessCheck {
 /**
  * Fastify with the house error mapping: SwitchboardErrors become envelopes with a fitting status,
  * anything else a 500 that never leaks its message. `/healthz` says the process is alive; `/readyz`
- * runs every dependency check with a short timeout.
+ * runs every dependency check with a short timeout. Telemetry: a server span per request continuing
+ * the caller's `traceparent`, `GET /metrics` (Prometheus) and a `switchboard_<check>_up` gauge for the
+ * `nats` and `redis` checks.
  */
 export function createHttp(log: Logger, checks: ReadinessCheck[], opts: Partial<FastifyServerOptions> = {}): FastifyInstance {
   // Per-request access lines are off: calls are logged by what they do, with their call id.
@@ -33,6 +36,7 @@ export function createHttp(log: Logger, checks: ReadinessCheck[], opts: Partial<
     return reply.status(500).send(toEnvelope(err));
   });
 
+  registerTelemetry(app, checks.filter((c) => c.name === 'nats' || c.name === 'redis'));
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const results = await Promise.all(

@@ -14,6 +14,20 @@ export const REDACT_PATHS = [
   '*.secret',
   'server.headers',
   'servers[*].headers',
+  // Top-level fields and the headers of outgoing requests (provider keys, MCP server and webhook credentials).
+  'apiKey',
+  'authToken',
+  'password',
+  'secret',
+  'token',
+  '*.token',
+  'authorization',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.headers["x-api-key"]',
+  '*.headers["xi-api-key"]',
+  '*.headers.cookie',
+  'req.headers.cookie',
 ];
 
 export function createLogger(service: string, level = 'info', instanceId?: string): Logger {

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { ErrorCodes, SwitchboardError } from '@switchboard/contracts';
+import { traceRedis } from '@switchboard/telemetry';
 
 function reason(err: unknown): string {
   const e = err as { code?: string; message?: string };
@@ -25,7 +26,8 @@ export async function connectRedis(url: string, opts: { connectTimeoutMs?: numbe
   try {
     await redis.connect();
     await redis.ping();
-    return redis;
+    // Commands sent inside a span (a call's work, a handler) get Redis CLIENT spans.
+    return traceRedis(redis);
   } catch (err) {
     redis.disconnect();
     throw new SwitchboardError(ErrorCodes.DEPENDENCY_UNREACHABLE, `Redis unreachable at ${url} (${reason(lastError ?? err)})`, { cause: err });

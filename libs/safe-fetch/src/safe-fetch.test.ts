@@ -185,3 +185,26 @@ describe('safeFetch: limits and redirects', () => {
     expect((await failure(p)).kind).toBe('aborted');
   });
 });
+
+describe('trace context', () => {
+  it('sends the active W3C trace context as a traceparent header (webhook tools join the call trace)', async () => {
+    const { context, propagation, trace, ROOT_CONTEXT, TraceFlags } = await import('@opentelemetry/api');
+    const { W3CTraceContextPropagator } = await import('@opentelemetry/core');
+    const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+    const manager = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(manager);
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    try {
+      const active = trace.setSpanContext(ROOT_CONTEXT, { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED });
+      seen.length = 0;
+      await context.with(active, () => safeFetch(`${base}/ok`, LOCAL));
+      expect(seen[0]?.headers.traceparent).toBe('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01');
+      seen.length = 0;
+      await safeFetch(`${base}/ok`, LOCAL);
+      expect(seen[0]?.headers.traceparent).toBeUndefined();
+    } finally {
+      propagation.disable();
+      context.disable();
+    }
+  });
+});

@@ -229,6 +229,8 @@ export class Broker {
   /** `admitted`: the caller already holds the breaker's admission (a tool call that is the half-open probe). */
   private async runDiscovery(rs: ResolvedServer, ctx: CallContext, admitted: boolean): Promise<ToolList> {
     const name = rs.server.name;
+    // The call whose list-tools started the discovery: its lines carry the call id (as its spans do).
+    const log = ctx.callId ? this.log.child({ call_id: ctx.callId }) : this.log;
     const breaker = this.breakerFor(rs);
     const admission = admitted ? 'pass' : breaker.admit();
     if (admission === 'reject') {
@@ -241,19 +243,19 @@ export class Broker {
       const conn = await context.with(trace.setSpan(context.active(), span), () => this.pool.get(rs, rs.callScoped ? ctx.callId : undefined));
       const { tools: raw, capped } = await context.with(trace.setSpan(context.active(), span), () => this.pool.listAll(conn, this.opts.maxToolsPerServer, this.opts.listTimeoutMs));
       const { tools, rejected } = sanitizeTools(raw, this.schemas);
-      for (const r of rejected) this.log.warn({ server: name, tool: r.name }, `MCP server '${name}': tool '${r.name}' left out: ${r.reason}`);
+      for (const r of rejected) log.warn({ server: name, tool: r.name }, `MCP server '${name}': tool '${r.name}' left out: ${r.reason}`);
       if (rejected.length) {
         this.stats.rejectedTools += rejected.length;
         instruments.rejectedTools.add(rejected.length, { server: name });
       }
-      if (capped) this.log.warn({ server: name, cap: this.opts.maxToolsPerServer }, `MCP server '${name}' lists more than ${this.opts.maxToolsPerServer} tools; capped`);
+      if (capped) log.warn({ server: name, cap: this.opts.maxToolsPerServer }, `MCP server '${name}' lists more than ${this.opts.maxToolsPerServer} tools; capped`);
       const list: ToolList = { tools, fetchedAt: Date.now(), rejected: rejected.length, capped };
       await this.cache.set(rs.cacheKey, list);
       this.events.toolsChanged({ cacheKey: rs.cacheKey, fetchedAt: list.fetchedAt, count: tools.length, instanceId: this.opts.instanceId });
       breaker.success();
       span.setAttribute('mcp.tools', tools.length);
       instruments.discoveryDuration.record(performance.now() - t0, { server: name, outcome: 'ok' });
-      this.log.info({ server: name, tools: tools.length, ms: Math.round(performance.now() - t0) }, `MCP server '${name}' registered ${tools.length} tool(s)`);
+      log.info({ server: name, tools: tools.length, ms: Math.round(performance.now() - t0) }, `MCP server '${name}' registered ${tools.length} tool(s)`);
       return list;
     } catch (err) {
       const f = classify(err, `tools/list on '${name}'`);

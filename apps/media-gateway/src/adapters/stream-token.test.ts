@@ -74,4 +74,14 @@ describe('stream token', () => {
   ])('rejects garbage: %s', (_name, token) => {
     expect(verifyStreamToken(token, SECRET, NOW)).toBeUndefined();
   });
+
+  it("carries the voice webhook's traceparent, signed (the stream's work joins the call's trace)", () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const token = signStreamToken({ callId: 'call_t', agentId: 'demo', accountId: 'default', exp: NOW + 60, traceparent }, SECRET);
+    expect(verifyStreamToken(token, SECRET, NOW)?.traceparent).toBe(traceparent);
+    // Another trace cannot be slipped in: the claims are under the MAC.
+    const [body, mac] = token.split('.') as [string, string];
+    const forged = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString()), traceparent: '00-ffffffffffffffffffffffffffffffff-00f067aa0ba902b7-01' })).toString('base64url');
+    expect(verifyStreamToken(`${forged}.${mac}`, SECRET, NOW)).toBeUndefined();
+  });
 });

@@ -8,6 +8,8 @@ export interface StreamClaims {
   exp: number;
   /** `outbound` for a call placed by `cmd.media-gateway.dial` (its dial record holds the variables); absent: inbound. */
   direction?: 'inbound' | 'outbound';
+  /** W3C traceparent of the voice webhook that set the stream up: the stream's work joins the call's trace. */
+  traceparent?: string;
 }
 
 /** `<base64url(claims)>.<base64url(hmac-sha256)>` — short-lived proof that a stream was set up by our webhook. */

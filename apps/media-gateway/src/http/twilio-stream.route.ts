@@ -1,3 +1,4 @@
+import { context, propagation, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 import { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -96,6 +97,7 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
     },
     (socket, req) => {
       let leg: CallLeg | undefined;
+      let callCtx: Context = ROOT_CONTEXT;
       let streamSid: string | undefined;
       /** Between a valid outbound `start` and the leg: the dial record is being read from Redis. */
       let starting = false;
@@ -136,11 +138,13 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
           ...(dial && Object.keys(dial.variables).length ? { variables: dial.variables } : {}),
         };
         void Promise.all([state.mark(started.callId, 'streamed'), state.mapCarrierCall(callSid, started.callId)]).catch((err: unknown) => log.warn({ err }, 'could not record the stream in Redis'));
-        leg = openLeg(deps.legs, started, new TwilioSink(socket, sid, deps.rest, callSid), log);
+        // The call's spans (evt.call.started, the start-session request) continue the voice webhook's trace.
+        if (claims.traceparent) callCtx = propagation.extract(ROOT_CONTEXT, { traceparent: claims.traceparent });
+        leg = context.with(callCtx, () => openLeg(deps.legs, started, new TwilioSink(socket, sid, deps.rest, callSid), log));
         if (stoppedWhileStarting) leg.end('caller-hangup');
       };
 
-      socket.on('message', (data, isBinary) => {
+      const onFrame = (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         if (isBinary) return badFrame('binary frame');
         const parsed = parseTwilioFrame(data.toString());
         if (!parsed.ok) return badFrame(parsed.reason);
@@ -200,11 +204,16 @@ export async function twilioStreamRoutes(app: FastifyInstance, deps: TwilioStrea
             leg.end('caller-hangup');
             return;
         }
-      });
-      socket.on('close', () => {
-        closed = true;
-        leg?.end('stream-closed');
-      });
+      };
+      // Frames are handled in the call's trace context (the socket's own is the connection's): evt.call.*,
+      // media events and the leg's bus requests join the voice webhook's trace.
+      socket.on('message', (data, isBinary) => context.with(callCtx, () => onFrame(data, isBinary)));
+      socket.on('close', () =>
+        context.with(callCtx, () => {
+          closed = true;
+          leg?.end('stream-closed');
+        }),
+      );
       socket.on('error', (err) => log.warn({ err }, 'stream socket error'));
     },
   );

@@ -1,3 +1,4 @@
+import { context, propagation } from '@opentelemetry/api';
 import type { Queue } from 'bullmq';
 
 /** A run job's data: which schedule, which occurrence, and when it is to start (later when moved). */
@@ -7,6 +8,8 @@ export interface RunJobData {
   dueMs: number;
   /** When the run is to start: `dueMs`, or the time calling hours or outbound caps moved it to. */
   runAtMs: number;
+  /** W3C traceparent of the request that queued the run: the worker's span continues that trace. */
+  traceparent?: string;
 }
 
 export interface RunQueueOptions {
@@ -36,7 +39,9 @@ export class RunQueue {
   }
 
   async enqueue(scheduleId: string, dueMs: number, runAtMs = dueMs): Promise<void> {
-    const data: RunJobData = { scheduleId, dueMs, runAtMs };
+    const trace: { traceparent?: string } = {};
+    propagation.inject(context.active(), trace);
+    const data: RunJobData = { scheduleId, dueMs, runAtMs, ...(trace.traceparent ? { traceparent: trace.traceparent } : {}) };
     await this.queue.add('run', data, {
       jobId: RunQueue.jobId(scheduleId, dueMs),
       delay: Math.max(0, runAtMs - Date.now()),
