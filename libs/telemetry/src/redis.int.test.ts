@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Redis } from 'ioredis';
-import { context, trace } from '@opentelemetry/api';
+import { context, propagation, trace } from '@opentelemetry/api';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { infraUrls } from '@switchboard/testing';
@@ -15,6 +15,11 @@ describe('traceRedis', () => {
   beforeAll(async () => {
     const infra = await infraUrls();
     console.log(`int infrastructure: Redis ${infra.redisUrl} (${infra.source})`);
+    // The OpenTelemetry API keeps its globals on globalThis: a provider registered by an earlier test
+    // file in the same worker would otherwise win and this file's spans would go nowhere.
+    trace.disable();
+    context.disable();
+    propagation.disable();
     sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(spans)], metricReaders: [] });
     sdk.start();
     redis = traceRedis(new Redis(infra.redisUrl, { lazyConnect: true }));

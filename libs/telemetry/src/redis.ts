@@ -1,7 +1,8 @@
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 
-const tracer = trace.getTracer('switchboard-redis');
+/** Looked up per use (cheap): a tracer captured at import would outlive a re-registered provider. */
+const tracer = () => trace.getTracer('switchboard-redis');
 
 /**
  * Redis CLIENT spans (`redis <command>`, `db.system.name=redis`) for the commands a connection sends
@@ -15,7 +16,7 @@ export function traceRedis<R extends Redis>(redis: R): R {
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], stream?: Parameters<Redis['sendCommand']>[1]) => {
     if (!trace.getSpan(context.active())) return send(command, stream);
-    const span = tracer.startSpan(`redis ${command.name}`, { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'redis', 'db.operation.name': command.name } });
+    const span = tracer().startSpan(`redis ${command.name}`, { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'redis', 'db.operation.name': command.name } });
     command.promise.then(
       () => span.end(),
       (err: unknown) => {
