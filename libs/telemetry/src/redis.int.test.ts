@@ -1,39 +1,37 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Redis } from 'ioredis';
-import { context, propagation, trace } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { infraUrls } from '@switchboard/testing';
 import { traceRedis } from './index.ts';
 
 /** Redis CLIENT spans against a real Redis: children of the active span, none without one. */
 describe('traceRedis', () => {
   const spans = new InMemorySpanExporter();
-  let sdk: NodeSDK;
+  // This file's own provider, passed to traceRedis: the API's globals live on globalThis and another
+  // test file in the same worker may have registered its own provider first.
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const tracer = provider.getTracer('t');
   let redis: Redis;
 
   beforeAll(async () => {
     const infra = await infraUrls();
     console.log(`int infrastructure: Redis ${infra.redisUrl} (${infra.source})`);
-    // The OpenTelemetry API keeps its globals on globalThis: a provider registered by an earlier test
-    // file in the same worker would otherwise win and this file's spans would go nowhere.
-    trace.disable();
-    context.disable();
-    propagation.disable();
-    sdk = new NodeSDK({ spanProcessors: [new SimpleSpanProcessor(spans)], metricReaders: [] });
-    sdk.start();
-    redis = traceRedis(new Redis(infra.redisUrl, { lazyConnect: true }));
+    // Any working context manager will do (another file may have set one already).
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    redis = traceRedis(new Redis(infra.redisUrl, { lazyConnect: true }), { tracer });
     await redis.connect();
   });
 
   afterAll(async () => {
     redis?.disconnect();
-    await sdk?.shutdown();
+    await provider.shutdown();
   });
 
   it('makes a CLIENT span per command inside an active span, as its child', async () => {
     spans.reset();
-    const parent = trace.getTracer('t').startSpan('call work');
+    const parent = tracer.startSpan('call work');
     const key = `telemetry-test:${process.pid}`;
     await context.with(trace.setSpan(context.active(), parent), async () => {
       await redis.set(key, '1', 'EX', 10);
@@ -51,7 +49,7 @@ describe('traceRedis', () => {
 
   it('marks a failed command as an error', async () => {
     spans.reset();
-    const parent = trace.getTracer('t').startSpan('call work');
+    const parent = tracer.startSpan('call work');
     const key = `telemetry-test:list:${process.pid}`;
     await redis.set(key, 'x', 'EX', 10);
     await context.with(trace.setSpan(context.active(), parent), () => redis.lpush(key, 'y').catch(() => undefined));

@@ -1,8 +1,6 @@
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 
-/** Looked up per use (cheap): a tracer captured at import would outlive a re-registered provider. */
-const tracer = () => trace.getTracer('switchboard-redis');
 
 /**
  * Redis CLIENT spans (`redis <command>`, `db.system.name=redis`) for the commands a connection sends
@@ -12,7 +10,9 @@ const tracer = () => trace.getTracer('switchboard-redis');
  * Done here rather than with `@opentelemetry/instrumentation-ioredis`: the bundles import ioredis at
  * the top, before the SDK could hook `require`.
  */
-export function traceRedis<R extends Redis>(redis: R): R {
+export function traceRedis<R extends Redis>(redis: R, opts: { tracer?: Tracer } = {}): R {
+  // The global tracer is looked up per use (cheap): one captured at import would outlive a re-registered provider.
+  const tracer = () => opts.tracer ?? trace.getTracer('switchboard-redis');
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: Parameters<Redis['sendCommand']>[0], stream?: Parameters<Redis['sendCommand']>[1]) => {
     if (!trace.getSpan(context.active())) return send(command, stream);
