@@ -27,7 +27,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, setPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,7 +38,10 @@ import { Bus } from '@switchboard/bus';
 import { pcm16ToBuffer } from '@switchboard/audio';
 import { audioSubjects, contracts, type CallStarted } from '@switchboard/contracts';
 import { percentileOfSparse } from '../apps/media-gateway/src/rtp/histogram.ts';
-import { recordResults, type BenchResult } from './lib.ts';
+import { recordResults, type BenchResult, cpuSeconds as procCpuSeconds, rssMb } from './lib.ts';
+
+/** CPU seconds of a process (NaN when unknown), for arithmetic. */
+const cpuSeconds = (pid: number | undefined): number => procCpuSeconds(pid) ?? Number.NaN;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
@@ -87,16 +90,7 @@ async function freeUdpPort(even = false): Promise<number> {
   throw new Error('no free UDP port');
 }
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of stat (12 and 13 after the command name), in clock ticks.
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 function start(cmd: string, args: string[], env: Record<string, string>, cwd = ROOT): { proc: ChildProcess; tail: string[] } {
   const proc = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -22,7 +22,7 @@
  *   in the load generator).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,7 +32,10 @@ import { pino } from 'pino';
 import { Bus } from '@switchboard/bus';
 import { pcm16ToBuffer } from '@switchboard/audio';
 import { audioSubjects, contracts } from '@switchboard/contracts';
-import { recordResults, type BenchResult } from './lib.ts';
+import { recordResults, type BenchResult, cpuSeconds as procCpuSeconds, rssMb } from './lib.ts';
+
+/** CPU seconds of a process (NaN when unknown), for arithmetic. */
+const cpuSeconds = (pid: number | undefined): number => procCpuSeconds(pid) ?? Number.NaN;
 import type { LoadgenOptions, LoadgenReport } from './twilio-loadgen.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -101,17 +104,7 @@ async function stop(proc: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Pro
   clearTimeout(t);
 }
 
-/** utime + stime of a process in seconds (Linux /proc; clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
-}
 
 function histPercentile(hist: number[], p: number): number {
   const total = hist.reduce((a, b) => a + b, 0);

@@ -141,3 +141,29 @@ export function formatTable(results: BenchResult[]): string {
   if (notes.length) out.push('', ...notes);
   return out.join('\n');
 }
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (utime and stime,
+ * fields 14 and 15, in ticks of 1/100 s); undefined when unknown (no pid, not Linux, process gone).
+ */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident memory of a process in MB, from /proc/<pid>/status; NaN when unknown. */
+export function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}

@@ -21,7 +21,7 @@
  * first agent frame received), which also includes the VAD's judgement of where speech ended.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,7 +33,10 @@ import { Bus } from '@switchboard/bus';
 import { pcm16ToBuffer } from '@switchboard/audio';
 import { audioSubjects, contracts, Headers, type CallStarted, type HealthReply, type TurnMetrics } from '@switchboard/contracts';
 import { findEspeak, synthesizeSpeech } from '@switchboard/testing';
-import { percentile, recordResults, summarize, type BenchResult } from './lib.ts';
+import { percentile, recordResults, summarize, type BenchResult, cpuSeconds as procCpuSeconds, rssMb } from './lib.ts';
+
+/** CPU seconds of a process (NaN when unknown), for arithmetic. */
+const cpuSeconds = (pid: number | undefined): number => procCpuSeconds(pid) ?? Number.NaN;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
@@ -134,16 +137,6 @@ async function waitHttp(c: Child, url: string): Promise<void> {
   throw new Error(`${c.name} not ready at ${url}:\n${c.tail.join('\n')}`);
 }
 
-/** VmRSS of a process in MB (Linux). */
-function rssMb(pid: number | undefined): number | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
-    return Number.isFinite(kb) ? kb / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Simulated callers (and the gateway's side of the media subjects)
@@ -299,15 +292,6 @@ function trimSilence(pcm: Int16Array): Int16Array {
   return pcm.slice(a, b + 1);
 }
 
-/** CPU seconds (user + system) of a process so far, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
 const platform = (t: TurnMetrics) => (t.agent_response_ms ?? NaN) - MIN_SILENCE_MS - PROVIDERS_MS;
 /** The same with the provider times the orchestrator itself measured (HTTP overheads then count as the providers'). */

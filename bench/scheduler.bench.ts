@@ -15,7 +15,7 @@
  * 3. stops the scheduler and deletes its queue and records.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,7 +25,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Bus } from '@switchboard/bus';
 import { contracts } from '@switchboard/contracts';
-import { recordResults, summarize } from './lib.ts';
+import { recordResults, summarize, cpuSeconds } from './lib.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
@@ -56,17 +56,6 @@ function commandFor(bundle: string, source: string): { args: string[]; from: str
   return { args: ['--import', 'tsx', join(ROOT, source)], from: `${source} (tsx)` };
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc; undefined off Linux. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -23,7 +23,7 @@ import { pino } from 'pino';
 import { Bus } from '@switchboard/bus';
 import { contracts, type CallToolRequest } from '@switchboard/contracts';
 import { initTelemetry } from '@switchboard/telemetry';
-import { recordResults, summarize, type BenchResult, type Summary } from './lib.ts';
+import { recordResults, summarize, type BenchResult, type Summary, cpuSeconds } from './lib.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
@@ -201,18 +201,6 @@ async function startBroker(): Promise<{ child: Child; from: string }> {
   throw failure(child, `not ready within ${STARTUP_TIMEOUT_MS} ms (last /readyz: ${last})`);
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc; undefined off Linux. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the full line (11 and 12 after the command), in ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The pid of the local nats-server behind NATS_URL (for CPU accounting only; Linux), if it can be told apart. */
 function natsServerPid(): number | undefined {

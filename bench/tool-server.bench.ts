@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectRedis } from '@switchboard/runtime';
 import { ApiKeyStore } from '@switchboard/session-store';
-import { recordResults, summarize } from './lib.ts';
+import { recordResults, summarize, cpuSeconds } from './lib.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NATS_URL = process.env.NATS_URL || 'nats://127.0.0.1:4222';
@@ -50,17 +50,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** CPU seconds (user + system) a process has used, from /proc; undefined off Linux. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 function startServer(port: number, agentsDir: string): { proc: ChildProcess; tail: string[]; from: string } {
   const dist = join(ROOT, 'dist/apps/mcp-tool-server/main.js');
